@@ -1,0 +1,15 @@
+"""The reference zoo of classic CNNs: plain PyTorch models in a registry.
+
+    from zoo import create_model, list_models
+    model = create_model("resnet18", num_classes=10)
+
+Nothing here imports Lightning or Hydra.
+"""
+from .base import ClassifierOutput, ZooModel, count_parameters, split_output
+from .registry import ModelInfo, create_model, list_models, model_info, register_model
+from . import alexnet, densenet, inception, lenet, resnet, vgg  # noqa: F401  (registers the models)
+
+__all__ = [
+    "ClassifierOutput", "ModelInfo", "ZooModel", "count_parameters", "create_model", "list_models",
+    "model_info", "register_model", "split_output",
+]

@@ -1,0 +1,104 @@
+"""Name -> model factory registry with per-model metadata.
+
+`zoo` is pure PyTorch: nothing here (or anywhere under `zoo/`) imports Lightning or Hydra.
+"""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import torch.nn as nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+MNIST_MEAN = (0.1307,)
+MNIST_STD = (0.3081,)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a user (or the data pipeline) needs to know about a model before building it."""
+
+    name: str
+    paper: str
+    input_size: tuple[int, int, int]  # (C, H, W) the model was designed for
+    min_input_size: tuple[int, int, int]  # smallest (C, H, W) the forward pass accepts
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    first_conv: str  # dotted module path of the first convolution
+    classifier: str  # dotted module path of the final linear layer
+    num_classes: int = 1000
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+_REGISTRY: dict[str, tuple[Callable[..., nn.Module], ModelInfo]] = {}
+
+
+def register_model(
+    model_cls: type[nn.Module],
+    *,
+    paper: str,
+    input_size: tuple[int, int, int],
+    min_input_size: tuple[int, int, int],
+    mean: tuple[float, ...] = IMAGENET_MEAN,
+    std: tuple[float, ...] = IMAGENET_STD,
+    num_classes: int = 1000,
+    tags: tuple[str, ...] = (),
+):
+    """Register a factory function under its own name. A name may be registered once.
+
+    ``model_cls`` is the class the factory builds; its ``first_conv`` and ``classifier`` paths are recorded.
+    """
+
+    def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = factory.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        info = ModelInfo(
+            name=name, paper=paper, input_size=input_size, min_input_size=min_input_size,
+            mean=mean, std=std, first_conv=model_cls.first_conv, classifier=model_cls.classifier,
+            num_classes=num_classes, tags=tags,
+        )
+        _REGISTRY[name] = (factory, info)
+        return factory
+
+    return decorator
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered names matching a glob pattern such as ``"resnet*"``, sorted."""
+    return sorted(name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern))
+
+
+def _lookup(name: str) -> tuple[Callable[..., nn.Module], ModelInfo]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise KeyError(f"unknown model {name!r}.{hint} `zoo.list_models()` lists all {len(_REGISTRY)}.") from None
+
+
+def model_info(name: str) -> ModelInfo:
+    """Metadata of a registered model, without building it."""
+    return _lookup(name)[1]
+
+
+def create_model(name: str, num_classes: int | None = None, in_chans: int | None = None, **kwargs) -> nn.Module:
+    """Build a registered model. ``num_classes``/``in_chans`` default to the paper's setting."""
+    factory, info = _lookup(name)
+    num_classes = info.num_classes if num_classes is None else num_classes
+    in_chans = info.input_size[0] if in_chans is None else in_chans
+    model = factory(num_classes=num_classes, in_chans=in_chans, **kwargs)
+    channels = (in_chans,)
+    model.info = replace(
+        info,
+        input_size=channels + info.input_size[1:],
+        min_input_size=channels + info.min_input_size[1:],
+        num_classes=num_classes,
+    )
+    return model
