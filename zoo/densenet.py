@@ -1,1 +1,182 @@
+"""DenseNet.
 
+Huang, Liu, van der Maaten, Weinberger. "Densely Connected Convolutional Networks", CVPR 2017
+(arXiv:1608.06993).
+
+The ImageNet DenseNet-BC networks of the paper's Table 1 and the CIFAR DenseNet-BC (L=100, k=12) of Table 2 are
+rows of one data table (``DENSENET_CONFIGS``) read by one builder. Every dense layer is BN-ReLU-Conv1x1 (4k maps,
+the bottleneck) then BN-ReLU-Conv3x3 (k maps), its output concatenated to its input; every transition is
+BN-ReLU-Conv1x1 (compression 0.5)-AvgPool2x2. Optional dropout after each 3x3 convolution (``drop_rate``; the
+paper uses 0.2 on CIFAR without augmentation).
+Module names follow torchvision (``features.conv0``, ``features.denseblockN.denselayerM.conv1``,
+``features.transitionN.conv``, ``features.norm5``, ``classifier``), so a torchvision ``state_dict`` loads with
+``strict=True`` and no key map. ``densenet121`` has exactly 7,978,856 parameters at 1000 classes.
+
+``densenet_bc100_cifar``: a 3x3 stride-1 stem convolution with 2k=24 maps (no BN, ReLU or pool after it, as in
+the paper), three dense blocks of 16 bottleneck layers separated by two transitions, BN-ReLU, global average
+pool (8x8 at 32x32) and a linear layer: 769,162 parameters at 10 classes (Table 2 rounds this to 0.8M).
+
+Deviations from the paper:
+- Init follows torchvision (He et al. 2015 normal for convolutions, BN scale 1 and shift 0, linear bias 0,
+  linear weight PyTorch's default); the paper cites He et al. 2015 for the convolutions.
+- Global average pooling is adaptive, so any input at or above the minimum size works.
+- No memory-efficient (checkpointed) concatenation: every dense layer concatenates its inputs afresh.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from .registry import CIFAR10_MEAN, CIFAR10_STD, register_model
+from .vgg import TorchvisionHead
+
+PAPER = "Huang et al., Densely Connected Convolutional Networks, CVPR 2017, arXiv:1608.06993"
+
+BOTTLENECK_FACTOR = 4  # the 1x1 bottleneck produces 4k maps (Section 3, "Bottleneck layers")
+COMPRESSION = 0.5  # theta: a transition keeps half of its input maps (Section 3, "Compression")
+
+
+@dataclass(frozen=True)
+class DenseNetConfig:
+    growth_rate: int  # k
+    block_layers: tuple[int, ...]
+    stem_channels: int
+    imagenet_stem: bool  # 7x7/2 conv + BN-ReLU + 3x3/2 max pool; else one 3x3/1 conv
+    input_size: int
+    min_input_size: int  # smallest square input leaving at least one pixel after the last transition
+
+
+DENSENET_CONFIGS: dict[str, DenseNetConfig] = {
+    # Table 1 (ImageNet). 29 -> conv0 15 -> pool0 8 -> three transitions 4, 2, 1; 28 gives 0 after the last one.
+    "densenet121": DenseNetConfig(32, (6, 12, 24, 16), 64, True, 224, 29),
+    "densenet169": DenseNetConfig(32, (6, 12, 32, 32), 64, True, 224, 29),
+    "densenet201": DenseNetConfig(32, (6, 12, 48, 32), 64, True, 224, 29),
+    "densenet161": DenseNetConfig(48, (6, 12, 36, 24), 96, True, 224, 29),
+    # Table 2 (CIFAR): L=100 = 3 blocks x 16 layers x 2 convs + stem + 2 transitions + classifier. 4 -> 2 -> 1.
+    "densenet_bc100_cifar": DenseNetConfig(12, (16, 16, 16), 24, False, 32, 4),
+}
+
+
+class DenseLayer(nn.Module):
+    def __init__(self, in_ch: int, growth_rate: int, drop_rate: float):
+        super().__init__()
+        width = BOTTLENECK_FACTOR * growth_rate
+        self.norm1 = nn.BatchNorm2d(in_ch)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(in_ch, width, 1, bias=False)
+        self.norm2 = nn.BatchNorm2d(width)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(width, growth_rate, 3, padding=1, bias=False)
+        self.drop_rate = drop_rate
+
+    def forward(self, features: list[Tensor]) -> Tensor:
+        x = self.conv1(self.relu1(self.norm1(torch.cat(features, 1))))
+        x = self.conv2(self.relu2(self.norm2(x)))
+        return F.dropout(x, p=self.drop_rate, training=self.training)
+
+
+class DenseBlock(nn.ModuleDict):
+    def __init__(self, n_layers: int, in_ch: int, growth_rate: int, drop_rate: float):
+        super().__init__({
+            f"denselayer{i + 1}": DenseLayer(in_ch + i * growth_rate, growth_rate, drop_rate) for i in range(n_layers)
+        })
+
+    def forward(self, x: Tensor) -> Tensor:
+        features = [x]
+        for layer in self.values():
+            features.append(layer(features))
+        return torch.cat(features, 1)
+
+
+class Transition(nn.Sequential):
+    def __init__(self, in_ch: int, out_ch: int):
+        super().__init__(OrderedDict([
+            ("norm", nn.BatchNorm2d(in_ch)), ("relu", nn.ReLU(inplace=True)),
+            ("conv", nn.Conv2d(in_ch, out_ch, 1, bias=False)), ("pool", nn.AvgPool2d(2, 2)),
+        ]))
+
+
+class DenseNet(TorchvisionHead):
+    first_conv = "features.conv0"
+
+    def __init__(self, config: DenseNetConfig, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0):
+        super().__init__()
+        self.num_classes, self.in_chans = num_classes, in_chans
+        ch = config.stem_channels
+        if config.imagenet_stem:
+            stem = OrderedDict([
+                ("conv0", nn.Conv2d(in_chans, ch, 7, stride=2, padding=3, bias=False)),
+                ("norm0", nn.BatchNorm2d(ch)), ("relu0", nn.ReLU(inplace=True)),
+                ("pool0", nn.MaxPool2d(3, stride=2, padding=1)),
+            ])
+        else:
+            stem = OrderedDict([("conv0", nn.Conv2d(in_chans, ch, 3, padding=1, bias=False))])
+        self._groups = [("stem", [f"features.{name}" for name in stem])]
+        layers = stem
+        n_blocks = len(config.block_layers)
+        for i, n_layers in enumerate(config.block_layers, start=1):
+            layers[f"denseblock{i}"] = DenseBlock(n_layers, ch, config.growth_rate, drop_rate)
+            ch += n_layers * config.growth_rate
+            if i < n_blocks:
+                layers[f"transition{i}"] = Transition(ch, int(ch * COMPRESSION))
+                ch = int(ch * COMPRESSION)
+                after = f"features.transition{i}"
+            else:
+                layers["norm5"] = nn.BatchNorm2d(ch)
+                after = "features.norm5"
+            self._groups.append((f"stage{i}", [f"features.denseblock{i}", after]))
+        self._groups.append(("head", ["classifier"]))
+        self.features = nn.Sequential(layers)
+        self.num_features = ch
+        self.classifier = nn.Linear(ch, num_classes)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                self.init_classifier(m)
+
+    def init_classifier(self, layer: nn.Linear) -> None:
+        nn.init.zeros_(layer.bias)  # the weight keeps PyTorch's default init, as in torchvision
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        return F.relu(self.features(x))
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return x if pre_logits else self.classifier(x)
+
+    def group_layout(self) -> list[tuple[str, list[str]]]:
+        return self._groups
+
+
+def _register(name: str) -> None:
+    config = DENSENET_CONFIGS[name]
+    cifar = not config.imagenet_stem
+
+    def factory(num_classes: int = 10 if cifar else 1000, in_chans: int = 3, drop_rate: float = 0.0) -> DenseNet:
+        return DenseNet(config, num_classes, in_chans, drop_rate)
+
+    factory.__name__ = factory.__qualname__ = name
+    factory.__doc__ = f"DenseNet-BC ({name}, k={config.growth_rate}, blocks {config.block_layers}). {PAPER}."
+    sizes = dict(input_size=(3, config.input_size, config.input_size),
+                 min_input_size=(3, config.min_input_size, config.min_input_size))
+    if cifar:
+        register_model(DenseNet, paper=PAPER, mean=CIFAR10_MEAN, std=CIFAR10_STD, num_classes=10, tags=("cifar",),
+                       **sizes)(factory)
+    else:
+        register_model(DenseNet, paper=PAPER, **sizes)(factory)
+
+
+for _name in DENSENET_CONFIGS:
+    _register(_name)

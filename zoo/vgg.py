@@ -1,1 +1,192 @@
+"""VGG.
 
+Simonyan, Zisserman. "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015
+(arXiv:1409.1556).
+
+Configurations A, B, D and E of the paper's Table 1 are one data table (``VGG_CONFIGS``, keyed by weight-layer
+count 11/13/16/19; ints are 3x3 convolution widths, ``"M"`` a 2x2 stride-2 max pool) read by one builder.
+All convolutions are 3x3, stride 1, padding 1, each followed by ReLU; fc6/fc7 are 4096 wide with ReLU and
+dropout 0.5 (Section 3.1). ``vgg16`` has exactly 138,357,544 parameters at 1000 classes.
+Module names follow torchvision (``features.N``, ``avgpool``, ``classifier.0/3/6`` = fc6/fc7/fc8), so a
+torchvision ``state_dict`` loads with ``strict=True`` and no key map.
+
+Deviations from the paper:
+- Init follows torchvision (He et al. 2015 normal, fan_out, for convolutions; N(0, 0.01) and zero bias for the
+  linear layers; BN scale 1, shift 0). The paper initialises A from N(0, 0.01) and the deeper nets from a
+  trained A; pretraining one net to start another is impractical here.
+- An adaptive average pool to 7x7 before fc6 (identity at 224x224) lets any input of at least 32x32 run
+  (the paper instead converts the fc layers to convolutions at test time, Section 3.2).
+- ``*_bn`` variants add BatchNorm after every convolution (Ioffe & Szegedy 2015); the paper predates BN.
+- Configuration A-LRN and C (1x1 convolutions) of Table 1 are not provided.
+CIFAR variants (``vgg*_bn_cifar``, not from the paper): the same BN convolution table for 32x32 inputs, where
+the five pools leave 1x1x512; a global average pool (identity at 32x32) and a single ``Linear(512, num_classes)``
+(``classifier.0``) replace fc6-fc8, so ``num_features`` is 512 and there is no dropout.
+"""
+from __future__ import annotations
+
+import torch.nn as nn
+from torch import Tensor
+
+from .base import ZooModel
+from .registry import CIFAR10_MEAN, CIFAR10_STD, register_model
+
+PAPER = "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition, ICLR 2015, " \
+        "arXiv:1409.1556"
+
+# Paper Table 1: A (11 weight layers), B (13), D (16), E (19).
+VGG_CONFIGS: dict[int, list[int | str]] = {
+    11: [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    13: [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    16: [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    19: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+}
+FC_WIDTH = 4096
+DROPOUT = 0.5
+POOLED_SIZE = 7  # spatial size fc6 sees: 224 / 2**5
+
+
+class ClassifierPath:
+    """The ``classifier`` class attribute of a model whose head is a submodule named ``classifier`` (torchvision's
+    layout). A plain string class attribute would shadow that submodule (``nn.Module`` keeps it in ``_modules``,
+    which attribute lookup only reaches after the class), breaking ``get_submodule`` and ``torch.export``.
+    So: on the class, the dotted path (what the registry records); on an instance, the submodule itself."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __get__(self, obj: nn.Module | None, owner: type | None = None):
+        if obj is None:
+            return self.path
+        if "classifier" not in obj._modules:
+            raise AttributeError(f"{type(obj).__name__} has no classifier module yet")
+        return obj._modules["classifier"]
+
+
+class TorchvisionHead(ZooModel):
+    """Base of models whose head lives in ``self.classifier``; reads the classifier path from the class."""
+
+    classifier = ClassifierPath("classifier")
+
+    def get_classifier(self) -> nn.Module:
+        return self.get_submodule(type(self).classifier)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        layer: nn.Module = nn.Identity()
+        if num_classes > 0:
+            layer = nn.Linear(self.num_features, num_classes)
+            self.init_classifier(layer)
+        parent, _, leaf = type(self).classifier.rpartition(".")
+        setattr(self.get_submodule(parent), leaf, layer)
+
+
+class VGG(TorchvisionHead):
+    """``hidden_fc`` is the width of each hidden fully connected layer (fc6, fc7 for ImageNet; none for CIFAR)."""
+
+    first_conv = "features.0"
+    classifier = ClassifierPath("classifier.6")
+
+    def __init__(self, depth: int, num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False,
+                 pooled_size: int = POOLED_SIZE, hidden_fc: tuple[int, ...] = (FC_WIDTH, FC_WIDTH),
+                 dropout: float = DROPOUT):
+        super().__init__()
+        self.num_classes, self.in_chans = num_classes, in_chans
+        layers: list[nn.Module] = []
+        in_ch = in_chans
+        for v in VGG_CONFIGS[depth]:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+                continue
+            layers.append(nn.Conv2d(in_ch, v, 3, padding=1))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(v))
+            layers.append(nn.ReLU(inplace=True))
+            in_ch = v
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(pooled_size)
+        head: list[nn.Module] = []
+        width = in_ch * pooled_size**2
+        for hidden in hidden_fc:
+            head += [nn.Linear(width, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+            width = hidden
+        self.num_features = width
+        self.classifier = nn.Sequential(*head, nn.Linear(width, num_classes))
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                self.init_classifier(m)
+
+    def init_classifier(self, layer: nn.Linear) -> None:
+        nn.init.normal_(layer.weight, 0.0, 0.01)
+        nn.init.zeros_(layer.bias)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        return self.features(x)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        *hidden, last = self.classifier
+        x = self.avgpool(x).flatten(1)
+        for layer in hidden:
+            x = layer(x)
+        return x if pre_logits else last(x)
+
+    def group_layout(self) -> list[tuple[str, list[str]]]:
+        # One group per conv block, each ending in its max pool: stem, stage1..stage4.
+        blocks: list[list[str]] = [[]]
+        for i, layer in enumerate(self.features):
+            blocks[-1].append(f"features.{i}")
+            if isinstance(layer, nn.MaxPool2d) and i < len(self.features) - 1:
+                blocks.append([])
+        groups = [("stem", blocks[0])] + [(f"stage{i}", b) for i, b in enumerate(blocks[1:], start=1)]
+        n_head = len(self.classifier)
+        if n_head > 1:
+            groups.append(("fc", [f"classifier.{i}" for i in range(n_head - 1)]))
+        return groups + [("head", [f"classifier.{n_head - 1}"])]
+
+
+class VGGCifar(VGG):
+    """VGG with BN for 32x32 inputs: global pool (1x1 after five pools) and one linear layer on 512 features."""
+
+    classifier = ClassifierPath("classifier.0")
+
+    def __init__(self, depth: int, num_classes: int = 10, in_chans: int = 3):
+        super().__init__(depth, num_classes, in_chans, batch_norm=True, pooled_size=1, hidden_fc=())
+
+
+def _min_size(depth: int) -> int:
+    """Each 2x2/2 pool floors the size, so at least one pixel must survive every pool."""
+    return 2 ** VGG_CONFIGS[depth].count("M")
+
+
+def _register(depth: int, batch_norm: bool, cifar: bool) -> None:
+    name = f"vgg{depth}{'_bn' if batch_norm else ''}{'_cifar' if cifar else ''}"
+    smallest = (3, _min_size(depth), _min_size(depth))
+
+    if cifar:
+        def factory(num_classes: int = 10, in_chans: int = 3) -> VGG:
+            return VGGCifar(depth, num_classes, in_chans)
+    else:
+        def factory(num_classes: int = 1000, in_chans: int = 3, dropout: float = DROPOUT) -> VGG:
+            return VGG(depth, num_classes, in_chans, batch_norm=batch_norm, dropout=dropout)
+
+    factory.__name__ = factory.__qualname__ = name
+    factory.__doc__ = f"VGG-{depth}{' with BatchNorm' if batch_norm else ''}{' for CIFAR' if cifar else ''}. {PAPER}."
+    if cifar:
+        register_model(VGGCifar, paper=PAPER, input_size=(3, 32, 32), min_input_size=smallest,
+                       mean=CIFAR10_MEAN, std=CIFAR10_STD, num_classes=10, tags=("cifar",))(factory)
+    else:
+        register_model(VGG, paper=PAPER, input_size=(3, 224, 224), min_input_size=smallest)(factory)
+
+
+for _depth in VGG_CONFIGS:
+    _register(_depth, batch_norm=False, cifar=False)
+    _register(_depth, batch_norm=True, cifar=False)
+    _register(_depth, batch_norm=True, cifar=True)
