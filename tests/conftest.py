@@ -1,0 +1,29 @@
+"""Shared fixtures: compose the real Hydra configs (no command line) with the run directory in tmp_path."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
+
+
+
+def compose_config(config_name: str, overrides: list[str], output_dir: Path):
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        return compose(config_name=config_name, overrides=[f"paths.output_dir={output_dir}", *overrides])
+
+
+@pytest.fixture
+def make_cfg(tmp_path):
+    """``make_cfg("model=resnet18", ...)`` → a composed train config writing under tmp_path (CPU, quiet)."""
+
+    def factory(*overrides: str, config_name: str = "train", run: str = "run"):
+        base = ["trainer.accelerator=cpu", "trainer.enable_model_summary=false",
+                "callbacks.progress_bar.refresh_rate=0", f"paths.data_dir={tmp_path / 'data'}"]
+        if config_name == "evaluate":
+            base = ["trainer.accelerator=cpu", f"paths.data_dir={tmp_path / 'data'}"]
+        return compose_config(config_name, [*base, *overrides], tmp_path / run)
+
+    return factory

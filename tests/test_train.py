@@ -1,0 +1,124 @@
+"""The train/evaluate command line: what a user types first."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from hydra.errors import MissingConfigException
+
+from zoo import list_models
+from zootrain.run import evaluate, train
+
+from conftest import CONFIG_DIR, compose_config
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL_CONFIGS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
+DATASET_CONFIGS = sorted(p.stem for p in (Path(CONFIG_DIR) / "dataset").glob("*.yaml"))
+
+
+def test_default_run_on_digits_reaches_90_percent(make_cfg):
+    result = train(make_cfg())
+    assert result["model"] == "lenet5"
+    assert result["val/acc"] >= 0.90
+    run_dir = Path(result["run_dir"])
+    for artefact in ("config.yaml", "metrics.csv", "curves.png", "filters_before.png", "filters_after.png",
+                     "checkpoints/last.ckpt"):
+        assert (run_dir / artefact).is_file(), artefact
+    assert Path(result["best_model_path"]).is_file()
+
+
+def test_evaluate_on_the_checkpoint_reproduces_validation_accuracy(make_cfg, tmp_path):
+    result = train(make_cfg("trainer.max_epochs=3"))
+    ckpt = result["best_model_path"]
+    callback_states = torch.load(ckpt, weights_only=True)["callbacks"]
+    score = next(v["best_model_score"] for k, v in callback_states.items() if k.startswith("ModelCheckpoint"))
+    metrics = evaluate(make_cfg(f"ckpt_path={ckpt}", "split=val", config_name="evaluate", run="eval"))
+    assert metrics["top1"] == pytest.approx(float(score), abs=1e-6)
+    assert (tmp_path / "eval" / "confusion_matrix.png").is_file()
+    written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert set(written["per_class_accuracy"]) == {str(d) for d in range(10)}
+    assert sum(map(sum, written["confusion_matrix"])) == written["num_samples"]
+
+
+class OptimizerStateAtStart(L.Callback):
+    def on_train_start(self, trainer, pl_module):
+        self.epoch, self.step = trainer.current_epoch, trainer.global_step
+        self.state = {k: v["momentum_buffer"].clone() for k, v in trainer.optimizers[0].state_dict()["state"].items()}
+
+
+def test_resume_from_last_checkpoint_continues_exactly(make_cfg):
+    first = train(make_cfg("trainer.max_epochs=2"))
+    saved = torch.load(first["last_model_path"], weights_only=True)
+    probe = OptimizerStateAtStart()
+    second = train(make_cfg("trainer.max_epochs=3", f"ckpt_path={first['last_model_path']}", run="resumed"),
+                   extra_callbacks=[probe])
+    assert (probe.epoch, probe.step) == (2, saved["global_step"])
+    saved_state = saved["optimizer_states"][0]["state"]
+    assert probe.state.keys() == saved_state.keys()
+    assert all(torch.equal(probe.state[k], saved_state[k]["momentum_buffer"]) for k in saved_state)
+    assert second["epochs"] == 3
+    assert torch.load(second["last_model_path"], weights_only=True)["global_step"] == saved["global_step"] * 3 // 2
+
+
+def test_same_seed_deterministic_runs_give_identical_metrics(make_cfg):
+    runs = [train(make_cfg("trainer.max_epochs=2", "deterministic=true", run=f"r{i}")) for i in range(2)]
+    keys = [k for k in runs[0] if "/" in k]
+    assert keys and all(runs[0][k] == runs[1][k] for k in keys)
+
+
+@pytest.mark.parametrize("model", MODEL_CONFIGS)
+def test_every_model_config_passes_fast_dev_run(make_cfg, model):
+    result = train(make_cfg(f"model={model}", "debug=fast_dev_run", "dataset.batch_size=2"))
+    assert result["model"] in list_models()
+    assert torch.isfinite(torch.tensor(result["train/loss_step"]))
+
+
+def test_every_model_has_a_config_and_every_config_a_model():
+    assert set(list_models()) <= set(MODEL_CONFIGS)
+    aliases = set(MODEL_CONFIGS) - set(list_models())
+    for alias in aliases:
+        cfg = compose_config("train", [f"model={alias}"], Path("/tmp/unused"))
+        assert cfg.model.name in list_models(), alias
+
+
+@pytest.mark.parametrize("dataset", DATASET_CONFIGS)
+def test_every_model_and_dataset_config_composes(dataset):
+    for model in MODEL_CONFIGS:
+        cfg = compose_config("train", [f"model={model}", f"dataset={dataset}"], Path("/tmp/unused"))
+        assert cfg.dataset.name == dataset and cfg.model.name
+
+
+def test_unknown_model_override_lists_the_choices():
+    with pytest.raises(MissingConfigException) as err:
+        compose_config("train", ["model=resnet-18"], Path("/tmp/unused"))
+    assert "resnet18" in str(err.value) and "lenet5" in str(err.value)
+
+
+def _run_cli(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / script), *args], cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("content", [None, b"not a checkpoint", "state_dict_only"])
+def test_bad_checkpoint_path_is_a_one_line_error(tmp_path, content):
+    path = tmp_path / "model.ckpt"
+    if content == "state_dict_only":
+        torch.save({"weight": torch.zeros(2)}, path)
+    elif content is not None:
+        path.write_bytes(content)
+    proc = _run_cli("evaluate.py", f"ckpt_path={path}", f"paths.log_dir={tmp_path}", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and str(path) in last
+
+
+def test_pickled_code_in_a_checkpoint_is_refused(tmp_path):
+    path = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"x": L.Callback()}}, path)
+    proc = _run_cli("evaluate.py", f"ckpt_path={path}", f"paths.log_dir={tmp_path}", cwd=tmp_path)
+    assert proc.returncode != 0 and "could execute code" in proc.stderr and "Traceback" not in proc.stderr

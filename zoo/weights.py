@@ -1,0 +1,137 @@
+"""Loading weights into zoo models: safely (never executing code from a file) and forgivingly (prefixes,
+torchvision's legacy key names, a classifier for another number of classes), but never silently partially.
+"""
+from __future__ import annotations
+
+import logging
+import pickle
+import re
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .base import ZooModel
+
+log = logging.getLogger(__name__)
+
+# Wrappers that prefix every key: Lightning modules (`net.`/`model.`), DataParallel/DDP (`module.`), torch.compile.
+WRAPPER_PREFIXES = ("net.", "model.", "module.", "_orig_mod.")
+# torchvision's published DenseNet files predate its current module names ("norm.1" for "norm1").
+LEGACY_KEY_PATTERNS = [(re.compile(r"(denselayer\d+\.(?:norm|relu|conv))\.([12])\."), r"\1\2.")]
+MIN_MATCHED_FRACTION = 0.5  # below this share of the backbone's tensors the file is another architecture
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be used, with the reason and what to do."""
+
+
+@dataclass
+class LoadReport:
+    loaded: list[str]
+    missing: list[str]
+    unexpected: list[str]
+    reinitialised: list[str]  # classifier tensors dropped because the class count differs
+
+
+def load_file(path: str | Path) -> dict:
+    """Read a checkpoint or state_dict file on the CPU with ``weights_only=True`` (tensors and plain containers only)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise WeightsError(f"checkpoint not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        blocked = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if blocked:
+            raise WeightsError(
+                f"refusing to load {path}: it holds a Python object ({blocked.group(1)}) besides tensors and plain "
+                "containers, and unpickling it could execute code (loaded with weights_only=True). "
+                "Re-save only the state_dict."
+            ) from None
+        raise WeightsError(f"{path} is not a PyTorch checkpoint (corrupt or another format)") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+        raise WeightsError(f"{path} is not a PyTorch checkpoint (corrupt or another format): {err}") from None
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{path} holds a {type(obj).__name__}, not a checkpoint or state_dict")
+    return obj
+
+
+def extract_state_dict(obj: Mapping) -> dict[str, Tensor]:
+    """The model tensors of a Lightning checkpoint or a plain/torchvision state_dict, with wrapper prefixes stripped."""
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(obj.get(key), Mapping):
+            obj = obj[key]
+            break
+    state = {}
+    for key, value in obj.items():
+        if not isinstance(value, Tensor):
+            continue
+        while key.startswith(WRAPPER_PREFIXES):
+            key = key.split(".", 1)[1]
+        for pattern, replacement in LEGACY_KEY_PATTERNS:
+            key = pattern.sub(replacement, key)
+        state[key] = value
+    return state
+
+
+def _head_keys(model: ZooModel) -> set[str]:
+    head_paths = dict(model.group_layout())["head"]
+    return {k for k in model.state_dict() if any(k == p or k.startswith(p + ".") for p in head_paths)}
+
+
+def adapt_first_conv(weight: Tensor, in_chans: int) -> Tensor:
+    """Fit a first-layer kernel to another number of input channels, keeping the response to a grey image:
+    RGB -> 1 sums the colour kernels; otherwise channels are repeated cyclically and rescaled."""
+    if in_chans == 1:
+        return weight.sum(dim=1, keepdim=True)
+    repeats = -(-in_chans // weight.shape[1])
+    return weight.repeat(1, repeats, 1, 1)[:, :in_chans] * (weight.shape[1] / in_chans)
+
+
+def load_pretrained(model: ZooModel, source: str | Path | Mapping, source_name: str | None = None) -> LoadReport:
+    """Load every matching tensor into ``model``; re-initialise the classifier when its class count differs, and
+    adapt the first convolution when the input channels differ (e.g. ImageNet weights for grey images).
+
+    Raises ``WeightsError`` naming both architectures when the source does not fit outside the head.
+    """
+    raw = load_file(source) if isinstance(source, (str, Path)) else source
+    incoming = extract_state_dict(raw)
+    own = model.state_dict()
+    head = _head_keys(model)
+    model_name = model.info.name if model.info is not None else type(model).__name__
+    source_desc = source_name or (f"the weights in {source}" if isinstance(source, (str, Path)) else "the given weights")
+
+    first = f"{model.first_conv}.weight"
+    if first in incoming and first in own and incoming[first].shape[1] != own[first].shape[1] \
+            and incoming[first].shape[2:] == own[first].shape[2:]:
+        log.info("%s: first convolution adapted from %d to %d input channels", model_name,
+                 incoming[first].shape[1], own[first].shape[1])
+        incoming[first] = adapt_first_conv(incoming[first], own[first].shape[1])
+    shape_clash = [k for k in own if k in incoming and incoming[k].shape != own[k].shape]
+    backbone = [k for k in own if k not in head]
+    matched = [k for k in backbone if k in incoming and k not in shape_clash]
+    body_clash = [k for k in shape_clash if k not in head]
+    if body_clash or len(matched) < MIN_MATCHED_FRACTION * len(backbone):
+        detail = (f"shape mismatch in {body_clash[:3]}" if body_clash
+                  else f"only {len(matched)} of {len(backbone)} backbone tensors match by name")
+        raise WeightsError(
+            f"{source_desc} do not fit {model_name}: {detail}. They belong to another architecture; "
+            f"pick the model they were trained as, or another checkpoint."
+        )
+    reinitialised = [k for k in shape_clash if k in head]
+    if reinitialised:
+        model.reset_classifier(model.num_classes)  # fresh head, initialised the family's way
+        log.info("classifier re-initialised for %d classes (dropped %s)", model.num_classes, reinitialised)
+    usable = {k: v for k, v in incoming.items() if k not in shape_clash}
+    result = model.load_state_dict(usable, strict=False)
+    missing = [k for k in result.missing_keys if k not in reinitialised]
+    if missing:
+        log.warning("%s: %d tensors not in %s, left as initialised: %s", model_name, len(missing), source_desc, missing)
+    if result.unexpected_keys:
+        log.warning("%s: %d unexpected tensors ignored: %s", model_name, len(result.unexpected_keys), result.unexpected_keys)
+    return LoadReport(loaded=sorted(usable.keys() & own.keys()), missing=missing,
+                      unexpected=list(result.unexpected_keys), reinitialised=reinitialised)

@@ -1,0 +1,1 @@
+"""Training layer: Lightning + Hydra on top of `zoo` (zoo never imports this package)."""

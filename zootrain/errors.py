@@ -1,0 +1,5 @@
+"""Errors caused by what the user asked for; the command line prints them as one line instead of a traceback."""
+
+
+class ConfigError(ValueError):
+    """A misnamed or inconsistent option, with the valid choices."""

@@ -1,0 +1,119 @@
+"""One LightningModule for every zoo model: the network comes from the registry by name, never by family."""
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
+
+from zoo import create_model, split_output
+
+from .finetune import FinetuneSpec, apply_bn_policy, build_param_groups, initially_frozen_groups, set_frozen
+from .schedules import build_scheduler
+
+
+class ZooClassifier(L.LightningModule):
+    """Image classifier around ``zoo.create_model(model["name"], ...)``.
+
+    ``model_input`` (image size, mean, std) records how the data was prepared, so evaluation prepares it the same way.
+    Every argument is a plain container (no live objects), so checkpoints hold only tensors and plain data and
+    ``load_from_checkpoint``/evaluation rebuild the module with ``weights_only=True`` loading.
+    The loss adds each auxiliary output's cross-entropy times the model's ``aux_weights`` (GoogLeNet, Inception v3).
+    """
+
+    def __init__(self, model: dict, optimizer: dict, scheduler: dict | None = None, finetune: dict | None = None,
+                 label_smoothing: float = 0.0, compile: bool = False, channels_last: bool = False,
+                 class_names: list[str] | None = None, model_input: dict | None = None):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = create_model(model["name"], num_classes=model["num_classes"], in_chans=model["in_chans"],
+                                **model.get("kwargs", {}))
+        self.finetune_spec = FinetuneSpec(**(finetune or {}))
+        num_classes = model["num_classes"]
+        top_k = min(5, num_classes)
+        self.metrics = torch.nn.ModuleDict({
+            f"{stage}_{name}": MulticlassAccuracy(num_classes, top_k=k, average="micro")
+            for stage in ("train", "val", "test") for name, k in (("acc", 1), ("top5", top_k))
+        })
+        self.test_per_class = MulticlassAccuracy(num_classes, average=None)
+        self.test_confusion = MulticlassConfusionMatrix(num_classes)
+
+    # ----- setup -----
+    def configure_model(self) -> None:
+        if self.hparams.channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        if self.hparams.compile and not getattr(self.net, "_compiled_call_impl", None):
+            self.net.compile()  # in place: state_dict keys stay the same
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            set_frozen(self.net, initially_frozen_groups(self.net, self.finetune_spec), self.finetune_spec)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        apply_bn_policy(self.net, self.finetune_spec)  # Lightning calls .train() every epoch; keep frozen BN fixed
+        return self
+
+    def configure_optimizers(self) -> Any:
+        opt_cfg = self.hparams.optimizer
+        groups = build_param_groups(self.net, opt_cfg["lr"], opt_cfg.get("weight_decay", 0.0), self.finetune_spec)
+        optimizer = instantiate(opt_cfg)(groups, **self._fused_kwargs(opt_cfg))
+        if not self.hparams.scheduler:
+            return optimizer
+        factory = instantiate(self.hparams.scheduler)
+        return {"optimizer": optimizer,
+                "lr_scheduler": build_scheduler(factory, optimizer, int(self.trainer.estimated_stepping_batches))}
+
+    def _fused_kwargs(self, opt_cfg: dict) -> dict:
+        """Fused optimizer kernels on CUDA when the optimizer supports them and the config does not say otherwise."""
+        on_cuda = self.device.type == "cuda"
+        supports = opt_cfg["_target_"] in ("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW")
+        return {"fused": True} if on_cuda and supports and "fused" not in opt_cfg and "foreach" not in opt_cfg else {}
+
+    # ----- steps -----
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        x, y = batch
+        if self.hparams.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return split_output(self.net(x))[0]
+
+    def _loss(self, output, y) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, aux = split_output(output)
+        smoothing = self.hparams.label_smoothing
+        loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
+        for weight, aux_logits in zip(self.net.aux_weights, aux):
+            loss = loss + weight * F.cross_entropy(aux_logits, y, label_smoothing=smoothing)
+        return loss, logits
+
+    def _step(self, batch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch
+        loss, logits = self._loss(self.net(x), y)
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, prog_bar=True, on_step=on_step, on_epoch=True, sync_dist=not on_step,
+                 batch_size=len(y))
+        for name in ("acc", "top5"):
+            metric = self.metrics[f"{stage}_{name}"]
+            metric(logits, y)
+            self.log(f"{stage}/{name}", metric, prog_bar=name == "acc", on_step=False, on_epoch=True)
+        return loss, logits
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")[0]
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        _, logits = self._step(batch, "test")
+        self.test_per_class.update(logits, batch[1])
+        self.test_confusion.update(logits, batch[1])
+
+    def on_test_epoch_start(self) -> None:
+        self.test_per_class.reset()
+        self.test_confusion.reset()

@@ -1,0 +1,80 @@
+"""Pictures people would rather look at than read: learning curves, first-layer filters, confusion matrices."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on servers
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+
+def plot_curves(history: list[dict[str, float]], path: Path) -> None:
+    """Train/val loss and accuracy per epoch."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("loss", "acc")):
+        for stage, style in (("train", "-o"), ("val", "-s")):
+            points = [(h["epoch"], h[f"{stage}/{metric}"]) for h in history if f"{stage}/{metric}" in h]
+            if points:
+                ax.plot(*zip(*points), style, label=stage, markersize=3)
+        ax.set(xlabel="epoch", ylabel="accuracy" if metric == "acc" else "cross-entropy", title=metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_filters(weight: torch.Tensor, path: Path, title: str, max_filters: int = 64) -> None:
+    """A grid of first-layer filters, each scaled to its own range (RGB if 3 input channels, else channel 0)."""
+    w = weight.detach().float().cpu()[:max_filters]
+    images = w.permute(0, 2, 3, 1) if w.shape[1] == 3 else w[:, :1].permute(0, 2, 3, 1)
+    lo = images.amin(dim=(1, 2, 3), keepdim=True)
+    hi = images.amax(dim=(1, 2, 3), keepdim=True)
+    images = (images - lo) / (hi - lo).clamp_min(1e-8)
+    cols = math.ceil(math.sqrt(len(images)))
+    rows = math.ceil(len(images) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9 + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img in zip(axes.flat, images):
+        ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray", interpolation="nearest")
+    fig.suptitle(title, fontsize=9)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_confusion(matrix: torch.Tensor, class_names: list[str], path: Path, title: str) -> None:
+    """Row-normalised confusion matrix (rows: true class), with counts written in when the matrix is small."""
+    counts = matrix.cpu().float()
+    rates = counts / counts.sum(dim=1, keepdim=True).clamp_min(1)
+    n = len(class_names)
+    size = max(5.0, 0.45 * n)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
+    if n <= 20:
+        ax.set_xticks(range(n), class_names, rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(n), class_names, fontsize=8)
+        for i in range(n):
+            for j in range(n):
+                if counts[i, j]:
+                    ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=7,
+                            color="white" if rates[i, j] > 0.5 else "black")
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_per_class(accuracy: torch.Tensor, class_names: list[str], path: Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.35 * len(class_names)), 3.5))
+    ax.bar(range(len(class_names)), accuracy.cpu().numpy(), color="tab:blue")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=60, ha="right", fontsize=8)
+    ax.set(ylim=(0, 1), ylabel="accuracy", title=title)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
