@@ -27,13 +27,13 @@ def split_output(output: Tensor | ClassifierOutput) -> tuple[Tensor, tuple[Tenso
 class ZooModel(nn.Module):
     """Base class of every zoo model.
 
-    Subclasses set ``first_conv`` and ``classifier`` (dotted module paths), ``num_features``, ``in_chans``,
+    Subclasses set ``first_conv_path`` and ``classifier_path`` (dotted module paths), ``num_features``, ``in_chans``,
     ``num_classes``, and implement ``forward_features``, ``forward_head`` and ``group_layout``.
     ``aux_weights`` holds the paper's loss weight of each auxiliary output returned in training mode.
     """
 
-    first_conv: str = ""
-    classifier: str = ""
+    first_conv_path: str = ""
+    classifier_path: str = ""  # not ``classifier``: that would shadow a submodule of that name (torchvision layouts)
     aux_weights: tuple[float, ...] = ()
     info: ModelInfo | None = None  # set by `zoo.create_model`
 
@@ -71,7 +71,7 @@ class ZooModel(nn.Module):
 
     # ----- classifier -----
     def get_classifier(self) -> nn.Module:
-        return self.get_submodule(self.classifier)
+        return self.get_submodule(self.classifier_path)
 
     def init_classifier(self, layer: nn.Linear) -> None:
         """Initialise a fresh final layer the family's way (override per family)."""
@@ -85,7 +85,7 @@ class ZooModel(nn.Module):
             self.init_classifier(layer)
         else:
             layer = nn.Identity()
-        _set_submodule(self, self.classifier, layer)
+        _set_submodule(self, self.classifier_path, layer)
 
     # ----- named parameter groups for freezing and per-layer learning rates -----
     def group_names(self) -> list[str]:

@@ -32,8 +32,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .base import ZooModel
 from .registry import CIFAR10_MEAN, CIFAR10_STD, register_model
-from .vgg import TorchvisionHead
 
 PAPER = "Huang et al., Densely Connected Convolutional Networks, CVPR 2017, arXiv:1608.06993"
 
@@ -101,8 +101,9 @@ class Transition(nn.Sequential):
         ]))
 
 
-class DenseNet(TorchvisionHead):
-    first_conv = "features.conv0"
+class DenseNet(ZooModel):
+    first_conv_path = "features.conv0"
+    classifier_path = "classifier"
 
     def __init__(self, config: DenseNetConfig, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0):
         super().__init__()

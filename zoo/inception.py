@@ -172,7 +172,7 @@ class InceptionNet(ZooModel):
     Subclasses call ``_build_layers``, ``_add_aux_head`` and set ``avgpool``, ``dropout``, ``fc``.
     """
 
-    classifier = "fc"
+    classifier_path = "fc"
 
     def _build_layers(self, in_ch: int, groups: Sequence[tuple[str, Sequence[tuple[str, LayerSpec]]]],
                       conv: ConvFactory) -> dict[str, int]:
@@ -284,7 +284,7 @@ GOOGLENET_STEMS: dict[str, tuple[tuple[str, LayerSpec], ...]] = {
 
 
 class GoogLeNet(InceptionNet):
-    first_conv = "conv1.conv"
+    first_conv_path = "conv1.conv"
     aux_weights = (0.3, 0.3)
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, stem: str = "imagenet",
@@ -412,7 +412,7 @@ INCEPTION_V3_LAYERS: tuple[tuple[str, tuple[tuple[str, LayerSpec], ...]], ...] =
 
 
 class InceptionV3(InceptionNet):
-    first_conv = "Conv2d_1a_3x3.conv"
+    first_conv_path = "Conv2d_1a_3x3.conv"
     aux_weights = (0.4,)
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5):

@@ -51,7 +51,7 @@ def register_model(
 ):
     """Register a factory function under its own name. A name may be registered once.
 
-    ``model_cls`` is the class the factory builds; its ``first_conv`` and ``classifier`` paths are recorded.
+    ``model_cls`` is the class the factory builds; its ``first_conv_path`` and ``classifier_path`` are recorded.
     """
 
     def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -60,7 +60,7 @@ def register_model(
             raise ValueError(f"model {name!r} is already registered")
         info = ModelInfo(
             name=name, paper=paper, input_size=input_size, min_input_size=min_input_size,
-            mean=mean, std=std, first_conv=model_cls.first_conv, classifier=model_cls.classifier,
+            mean=mean, std=std, first_conv=model_cls.first_conv_path, classifier=model_cls.classifier_path,
             num_classes=num_classes, tags=tags,
         )
         _REGISTRY[name] = (factory, info)

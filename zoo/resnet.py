@@ -87,8 +87,8 @@ STAGE_WIDTHS = (64, 128, 256, 512)
 
 
 class ResNet(ZooModel):
-    first_conv = "conv1"
-    classifier = "fc"
+    first_conv_path = "conv1"
+    classifier_path = "fc"
 
     def __init__(self, depth: int, num_classes: int = 1000, in_chans: int = 3,
                  cifar_stem: bool = False, zero_init_residual: bool = False):

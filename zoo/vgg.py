@@ -45,46 +45,11 @@ DROPOUT = 0.5
 POOLED_SIZE = 7  # spatial size fc6 sees: 224 / 2**5
 
 
-class ClassifierPath:
-    """The ``classifier`` class attribute of a model whose head is a submodule named ``classifier`` (torchvision's
-    layout). A plain string class attribute would shadow that submodule (``nn.Module`` keeps it in ``_modules``,
-    which attribute lookup only reaches after the class), breaking ``get_submodule`` and ``torch.export``.
-    So: on the class, the dotted path (what the registry records); on an instance, the submodule itself."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def __get__(self, obj: nn.Module | None, owner: type | None = None):
-        if obj is None:
-            return self.path
-        if "classifier" not in obj._modules:
-            raise AttributeError(f"{type(obj).__name__} has no classifier module yet")
-        return obj._modules["classifier"]
-
-
-class TorchvisionHead(ZooModel):
-    """Base of models whose head lives in ``self.classifier``; reads the classifier path from the class."""
-
-    classifier = ClassifierPath("classifier")
-
-    def get_classifier(self) -> nn.Module:
-        return self.get_submodule(type(self).classifier)
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        layer: nn.Module = nn.Identity()
-        if num_classes > 0:
-            layer = nn.Linear(self.num_features, num_classes)
-            self.init_classifier(layer)
-        parent, _, leaf = type(self).classifier.rpartition(".")
-        setattr(self.get_submodule(parent), leaf, layer)
-
-
-class VGG(TorchvisionHead):
+class VGG(ZooModel):
     """``hidden_fc`` is the width of each hidden fully connected layer (fc6, fc7 for ImageNet; none for CIFAR)."""
 
-    first_conv = "features.0"
-    classifier = ClassifierPath("classifier.6")
+    first_conv_path = "features.0"
+    classifier_path = "classifier.6"
 
     def __init__(self, depth: int, num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False,
                  pooled_size: int = POOLED_SIZE, hidden_fc: tuple[int, ...] = (FC_WIDTH, FC_WIDTH),
@@ -155,7 +120,7 @@ class VGG(TorchvisionHead):
 class VGGCifar(VGG):
     """VGG with BN for 32x32 inputs: global pool (1x1 after five pools) and one linear layer on 512 features."""
 
-    classifier = ClassifierPath("classifier.0")
+    classifier_path = "classifier.0"
 
     def __init__(self, depth: int, num_classes: int = 10, in_chans: int = 3):
         super().__init__(depth, num_classes, in_chans, batch_norm=True, pooled_size=1, hidden_fc=())

@@ -23,6 +23,7 @@ WRAPPER_PREFIXES = ("net.", "model.", "module.", "_orig_mod.")
 # torchvision's published DenseNet files predate its current module names ("norm.1" for "norm1").
 LEGACY_KEY_PATTERNS = [(re.compile(r"(denselayer\d+\.(?:norm|relu|conv))\.([12])\."), r"\1\2.")]
 MIN_MATCHED_FRACTION = 0.5  # below this share of the backbone's tensors the file is another architecture
+MAX_EXTRA_FRACTION = 0.1  # ... and so it is above this share of tensors the model lacks (e.g. a deeper ResNet)
 
 
 class WeightsError(ValueError):
@@ -92,6 +93,21 @@ def adapt_first_conv(weight: Tensor, in_chans: int) -> Tensor:
     return weight.repeat(1, repeats, 1, 1)[:, :in_chans] * (weight.shape[1] / in_chans)
 
 
+def _architecture_mismatch(own: dict, incoming: dict, head: set[str], shape_clash: list[str]) -> str | None:
+    """Why ``incoming`` comes from another architecture than ``own`` (None when only the head differs)."""
+    body_clash = [k for k in shape_clash if k not in head]
+    if body_clash:
+        return f"shape mismatch in {body_clash[:3]}"
+    backbone = [k for k in own if k not in head]
+    matched = [k for k in backbone if k in incoming]
+    if len(matched) < MIN_MATCHED_FRACTION * len(backbone):
+        return f"only {len(matched)} of {len(backbone)} backbone tensors match by name"
+    extra = [k for k in incoming if k not in own]
+    if len(extra) > MAX_EXTRA_FRACTION * len(own):
+        return f"{len(extra)} tensors the model does not have, e.g. {extra[:3]}"
+    return None
+
+
 def load_pretrained(model: ZooModel, source: str | Path | Mapping, source_name: str | None = None) -> LoadReport:
     """Load every matching tensor into ``model``; re-initialise the classifier when its class count differs, and
     adapt the first convolution when the input channels differ (e.g. ImageNet weights for grey images).
@@ -105,21 +121,17 @@ def load_pretrained(model: ZooModel, source: str | Path | Mapping, source_name: 
     model_name = model.info.name if model.info is not None else type(model).__name__
     source_desc = source_name or (f"the weights in {source}" if isinstance(source, (str, Path)) else "the given weights")
 
-    first = f"{model.first_conv}.weight"
+    first = f"{model.first_conv_path}.weight"
     if first in incoming and first in own and incoming[first].shape[1] != own[first].shape[1] \
             and incoming[first].shape[2:] == own[first].shape[2:]:
         log.info("%s: first convolution adapted from %d to %d input channels", model_name,
                  incoming[first].shape[1], own[first].shape[1])
         incoming[first] = adapt_first_conv(incoming[first], own[first].shape[1])
     shape_clash = [k for k in own if k in incoming and incoming[k].shape != own[k].shape]
-    backbone = [k for k in own if k not in head]
-    matched = [k for k in backbone if k in incoming and k not in shape_clash]
-    body_clash = [k for k in shape_clash if k not in head]
-    if body_clash or len(matched) < MIN_MATCHED_FRACTION * len(backbone):
-        detail = (f"shape mismatch in {body_clash[:3]}" if body_clash
-                  else f"only {len(matched)} of {len(backbone)} backbone tensors match by name")
+    reason = _architecture_mismatch(own, incoming, head, shape_clash)
+    if reason:
         raise WeightsError(
-            f"{source_desc} do not fit {model_name}: {detail}. They belong to another architecture; "
+            f"{source_desc} do not fit {model_name}: {reason}. They belong to another architecture; "
             f"pick the model they were trained as, or another checkpoint."
         )
     reinitialised = [k for k in shape_clash if k in head]
