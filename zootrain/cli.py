@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from zoo.weights import WeightsError
 
 from . import resolvers  # noqa: F401  (used by configs/launcher)
-from .datasets import DataConfigError
+from .data import DataConfigError
 from .errors import ConfigError
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")

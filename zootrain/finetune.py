@@ -112,16 +112,16 @@ def set_frozen(model: ZooModel, groups: list[str], spec: FinetuneSpec) -> None:
 
 
 def apply_bn_policy(model: ZooModel, spec: FinetuneSpec) -> None:
-    """Put BN layers of frozen groups in eval mode (unless the policy is ``train``); call after every ``.train()``."""
+    """In training mode, BN layers of frozen groups run in eval mode (running stats used and kept) unless the
+    policy is ``train``; BN layers of the other groups train."""
     if spec.bn_policy == "train" or not model.training:
         return
     frozen = set(getattr(model, "frozen_groups", ()))
     for name, modules in model.group_modules().items():
-        if name in frozen:
-            for module in modules:
-                for sub in module.modules():
-                    if isinstance(sub, nn.modules.batchnorm._BatchNorm):
-                        sub.eval()
+        for module in modules:
+            for sub in module.modules():
+                if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+                    sub.train(name not in frozen)
 
 
 class GradualUnfreezing(BaseFinetuning):
@@ -149,5 +149,4 @@ class GradualUnfreezing(BaseFinetuning):
     def finetune_function(self, pl_module, current_epoch: int, optimizer) -> None:
         frozen = self.frozen_at(pl_module.net, current_epoch)
         if frozen != pl_module.net.frozen_groups:
-            set_frozen(pl_module.net, frozen, self.spec)
-            apply_bn_policy(pl_module.net, self.spec)
+            set_frozen(pl_module.net, frozen, self.spec)  # the module's on_train_epoch_start then sets BN modes

@@ -18,7 +18,6 @@ from .schedules import build_scheduler
 class ZooClassifier(L.LightningModule):
     """Image classifier around ``zoo.create_model(model["name"], ...)``.
 
-    ``model_input`` (image size, mean, std) records how the data was prepared, so evaluation prepares it the same way.
     Every argument is a plain container (no live objects), so checkpoints hold only tensors and plain data and
     ``load_from_checkpoint``/evaluation rebuild the module with ``weights_only=True`` loading.
     The loss adds each auxiliary output's cross-entropy times the model's ``aux_weights`` (GoogLeNet, Inception v3).
@@ -26,7 +25,7 @@ class ZooClassifier(L.LightningModule):
 
     def __init__(self, model: dict, optimizer: dict, scheduler: dict | None = None, finetune: dict | None = None,
                  label_smoothing: float = 0.0, compile: bool = False, channels_last: bool = False,
-                 class_names: list[str] | None = None, model_input: dict | None = None):
+                 class_names: list[str] | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.net = create_model(model["name"], num_classes=model["num_classes"], in_chans=model["in_chans"],
@@ -52,10 +51,8 @@ class ZooClassifier(L.LightningModule):
         if stage == "fit":
             set_frozen(self.net, initially_frozen_groups(self.net, self.finetune_spec), self.finetune_spec)
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        apply_bn_policy(self.net, self.finetune_spec)  # Lightning calls .train() every epoch; keep frozen BN fixed
-        return self
+    def on_train_epoch_start(self) -> None:
+        apply_bn_policy(self.net, self.finetune_spec)  # after any thawing by GradualUnfreezing (callbacks run first)
 
     def configure_optimizers(self) -> Any:
         opt_cfg = self.hparams.optimizer
@@ -74,12 +71,6 @@ class ZooClassifier(L.LightningModule):
         return {"fused": True} if on_cuda and supports and "fused" not in opt_cfg and "foreach" not in opt_cfg else {}
 
     # ----- steps -----
-    def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        x, y = batch
-        if self.hparams.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x, y
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return split_output(self.net(x))[0]
 
@@ -93,6 +84,8 @@ class ZooClassifier(L.LightningModule):
 
     def _step(self, batch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch
+        if self.hparams.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         loss, logits = self._loss(self.net(x), y)
         on_step = stage == "train"
         self.log(f"{stage}/loss", loss, prog_bar=True, on_step=on_step, on_epoch=True, sync_dist=not on_step,

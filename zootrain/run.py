@@ -16,7 +16,7 @@ from zoo.weights import load_pretrained
 
 from .callbacks import RunPlots
 from .checkpoint import load_training_checkpoint
-from .datamodule import ImageClassificationData
+from .data import ImageClassificationData
 from .errors import ConfigError
 from .finetune import FinetuneSpec, GradualUnfreezing
 from .module import ZooClassifier
@@ -89,6 +89,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         ckpt_path = str(out_dir / LAST_CHECKPOINT)
         log.info("resuming the unfinished run in %s from %s", out_dir, ckpt_path)
     L.seed_everything(cfg.seed, workers=True)
+    torch.set_flush_denormal(True)  # tiny late-training gradients otherwise slow CPU arithmetic several-fold
     out_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
 
@@ -96,11 +97,8 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     name = resolve_model_name(cfg.model, datamodule.native_size)
     info = model_info(name)
     channels = datamodule.in_chans
-    same_channels = len(info.mean) == channels  # metadata stats fit; otherwise the dataset's own
-    image_size = cfg.dataset.get("image_size") or info.input_size[1]
-    model_input = {"image_size": image_size, "mean": list(info.mean) if same_channels else None,
-                   "std": list(info.std) if same_channels else None}
-    datamodule.set_model_input(**model_input)
+    # the model's input size and normalisation (the dataset's own statistics when the channel counts differ)
+    datamodule.set_model_input(cfg.dataset.get("image_size") or info.input_size[1], info.mean, info.std)
     on_gpu = _on_gpu(cfg.trainer)
     spec_cfg = _plain(cfg.get("finetune")) or {}
     module = ZooClassifier(
@@ -109,7 +107,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         optimizer=_plain(cfg.optimizer), scheduler=_plain(cfg.get("scheduler")), finetune=spec_cfg,
         label_smoothing=cfg.get("label_smoothing", 0.0), compile=cfg.get("compile", False),
         channels_last=_resolve_auto(cfg.get("channels_last", "auto"), on_gpu, True, False),
-        class_names=list(datamodule.class_names), model_input=model_input,
+        class_names=list(datamodule.class_names),
     )
     spec = module.finetune_spec
     if spec.init_from:
@@ -118,18 +116,19 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
                  report.reinitialised or "nothing")
 
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    callbacks += [RunPlots(str(out_dir)), *(extra_callbacks or [])]
+    callbacks.append(RunPlots(str(out_dir)))
     if spec.strategy != "none":
         callbacks.append(GradualUnfreezing(spec))
+    callbacks += extra_callbacks or []
     loggers = [instantiate(lg) for lg in (cfg.get("logger") or {}).values() if lg is not None]
     trainer = build_trainer(cfg, callbacks, loggers or False)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    checkpoint = trainer.checkpoint_callback
+    last = out_dir / LAST_CHECKPOINT
     result = {**metrics, "run_dir": str(out_dir), "model": name, "epochs": trainer.current_epoch,
-              "best_model_path": getattr(checkpoint, "best_model_path", ""),
-              "last_model_path": getattr(checkpoint, "last_model_path", "")}
+              "best_model_path": getattr(trainer.checkpoint_callback, "best_model_path", ""),
+              "last_model_path": str(last) if last.is_file() else ""}
     if trainer.is_global_zero:
         (out_dir / "metrics.json").write_text(json.dumps(result, indent=2))
         print(f"\n{name}: val/acc {metrics.get('val/acc', float('nan')):.4f} after {trainer.current_epoch} epochs\n"
@@ -148,22 +147,22 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     hparams = ckpt["hyper_parameters"]
     module = ZooClassifier(**hparams)
     module.load_state_dict(ckpt["state_dict"])
+    # the stored dataset settings include the model's input size and normalisation
     data_args = {**ckpt.get("datamodule_hyper_parameters", {}), **(_plain(cfg.get("dataset")) or {})}
     datamodule = ImageClassificationData(**data_args)
-    datamodule.set_model_input(**hparams["model_input"])
+    if cfg.split == "val":
+        datamodule.use_validation_as_test()
 
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer = build_trainer(cfg, callbacks=[], logger=False)
-    datamodule.setup("test" if cfg.split == "test" else "validate")
-    loader = datamodule.test_dataloader() if cfg.split == "test" else datamodule.val_dataloader()
-    trainer.test(module, dataloaders=loader, weights_only=True)
+    trainer.test(module, datamodule=datamodule, weights_only=True)
 
     per_class = module.test_per_class.compute().cpu()
     confusion = module.test_confusion.compute().cpu()
     names = hparams.get("class_names") or [str(i) for i in range(len(per_class))]
     metrics = {
-        "checkpoint": str(cfg.ckpt_path), "model": hparams["model"]["name"], "split": cfg.split,
+        "checkpoint": str(cfg.ckpt_path), "model": hparams["model"]["name"], "split": datamodule.test_split,
         "num_samples": int(confusion.sum()),
         "top1": float(trainer.callback_metrics["test/acc"]), "top5": float(trainer.callback_metrics["test/top5"]),
         "loss": float(trainer.callback_metrics["test/loss"]),
@@ -171,7 +170,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "confusion_matrix": confusion.tolist(),
     }
     if trainer.is_global_zero:
-        title = f"{metrics['model']} on {cfg.split} ({metrics['num_samples']} images)"
+        title = f"{metrics['model']} on {metrics['split']} ({metrics['num_samples']} images)"
         plot_confusion(confusion, names, out_dir / "confusion_matrix.png", f"{title}: top-1 {metrics['top1']:.4f}")
         plot_per_class(per_class, names, out_dir / "per_class_accuracy.png", title)
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
