@@ -26,6 +26,10 @@ from torch import Tensor
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # run as `python benchmarks/x.py` from a checkout without installing
     sys.path.insert(0, str(REPO_ROOT))
+# paths.root_dir and paths.data_dir of configs/paths/default.yaml, anchored at the checkout instead of the cwd:
+# where the training layer keeps datasets and their decoded caches
+PROJECT_ROOT = Path(os.environ.get("PROJECT_ROOT", REPO_ROOT))
+DATA_DIR = PROJECT_ROOT / "data"
 
 # The optimizer both sides of every comparison use (the same dict configures ZooClassifier).
 OPTIMIZER = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4}
@@ -288,8 +292,13 @@ def environment(device: torch.device) -> dict:
 def write_json(path: Path, script: str, args: argparse.Namespace, results: list[dict]) -> None:
     settings = {k: v for k, v in vars(args).items() if k not in ("json", "settings")}
     settings.update(device=str(args.device), settings=[asdict(s) | {"label": s.label} for s in args.settings])
+    write_payload(path, script, args.device, settings, results)
+
+
+def write_payload(path: Path, script: str, device: torch.device, settings: dict, results: list[dict]) -> None:
+    """The JSON every benchmark writes: script, time, environment, settings, results (paths etc. as strings)."""
     payload = {"script": script, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "environment": environment(args.device), "settings": settings, "results": results}
+               "environment": environment(device), "settings": settings, "results": results}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     progress(f"wrote {path}")

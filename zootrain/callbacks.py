@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
+
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-from .plots import plot_curves, plot_filters
+from .plots import plot_confusion, plot_curves, plot_filters, plot_per_class
 
 
 class RunPlots(L.Callback):
@@ -52,3 +54,36 @@ class RunPlots(L.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.history = list(state_dict["history"])
+
+
+class EvaluationReport(L.Callback):
+    """After ``trainer.test``: top-1/top-5, per-class accuracy and the confusion matrix (synchronised over
+    processes) to ``metrics.json``, ``confusion_matrix.png`` and ``per_class_accuracy.png``, and a summary."""
+
+    def __init__(self, dirpath: Path, checkpoint: str):
+        self.dirpath, self.checkpoint = Path(dirpath), checkpoint
+        self.metrics_path = self.dirpath / "metrics.json"
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        per_class = pl_module.test_per_class.compute().cpu()  # collective: every rank takes part
+        confusion = pl_module.test_confusion.compute().cpu()
+        if not trainer.is_global_zero:
+            return
+        logged = trainer.callback_metrics
+        names = pl_module.hparams.class_names or [str(i) for i in range(len(per_class))]
+        split = trainer.datamodule.test_split if trainer.datamodule is not None else "test"
+        metrics = {
+            "checkpoint": self.checkpoint, "model": pl_module.net.info.name, "split": split,
+            "num_samples": int(confusion.sum()), "top1": float(logged["test/acc"]),
+            "top5": float(logged["test/top5"]), "loss": float(logged["test/loss"]),
+            "per_class_accuracy": dict(zip(names, per_class.tolist())), "confusion_matrix": confusion.tolist(),
+        }
+        title = f"{metrics['model']} on {split} ({metrics['num_samples']} images)"
+        plot_confusion(confusion, names, self.dirpath / "confusion_matrix.png", f"{title}: top-1 {metrics['top1']:.4f}")
+        plot_per_class(per_class, names, self.dirpath / "per_class_accuracy.png", title)
+        self.metrics_path.write_text(json.dumps(metrics, indent=2))
+        weakest = sorted(metrics["per_class_accuracy"].items(), key=lambda kv: kv[1])[:5]
+        print(f"\n{title}\n  top-1 {metrics['top1']:.4f}   top-5 {metrics['top5']:.4f}   loss {metrics['loss']:.4f}\n"
+              f"  weakest classes: {', '.join(f'{n} {a:.3f}' for n, a in weakest)}\n"
+              f"  wrote {self.metrics_path}, {self.dirpath / 'confusion_matrix.png'}, "
+              f"{self.dirpath / 'per_class_accuracy.png'}")

@@ -14,13 +14,12 @@ from omegaconf import DictConfig, OmegaConf
 from zoo import list_models, model_info
 from zoo.weights import load_pretrained
 
-from .callbacks import RunPlots
+from .callbacks import EvaluationReport, RunPlots
 from .checkpoint import load_training_checkpoint
 from .data import ImageClassificationData
 from .errors import ConfigError
 from .finetune import FinetuneSpec, GradualUnfreezing
 from .module import ZooClassifier
-from .plots import plot_confusion, plot_per_class
 
 log = logging.getLogger(__name__)
 LAST_CHECKPOINT = "checkpoints/last.ckpt"  # where configs/callbacks/default.yaml saves it
@@ -155,28 +154,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    trainer = build_trainer(cfg, callbacks=[], logger=False)
+    report = EvaluationReport(out_dir, str(cfg.ckpt_path))
+    trainer = build_trainer(cfg, callbacks=[report], logger=False)
     trainer.test(module, datamodule=datamodule, weights_only=True)
-
-    per_class = module.test_per_class.compute().cpu()
-    confusion = module.test_confusion.compute().cpu()
-    names = hparams.get("class_names") or [str(i) for i in range(len(per_class))]
-    metrics = {
-        "checkpoint": str(cfg.ckpt_path), "model": hparams["model"]["name"], "split": datamodule.test_split,
-        "num_samples": int(confusion.sum()),
-        "top1": float(trainer.callback_metrics["test/acc"]), "top5": float(trainer.callback_metrics["test/top5"]),
-        "loss": float(trainer.callback_metrics["test/loss"]),
-        "per_class_accuracy": dict(zip(names, per_class.tolist())),
-        "confusion_matrix": confusion.tolist(),
-    }
-    if trainer.is_global_zero:
-        title = f"{metrics['model']} on {metrics['split']} ({metrics['num_samples']} images)"
-        plot_confusion(confusion, names, out_dir / "confusion_matrix.png", f"{title}: top-1 {metrics['top1']:.4f}")
-        plot_per_class(per_class, names, out_dir / "per_class_accuracy.png", title)
-        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        worst = sorted(metrics["per_class_accuracy"].items(), key=lambda kv: kv[1])[:5]
-        print(f"\n{title}\n  top-1 {metrics['top1']:.4f}   top-5 {metrics['top5']:.4f}   loss {metrics['loss']:.4f}\n"
-              f"  weakest classes: {', '.join(f'{n} {a:.3f}' for n, a in worst)}\n"
-              f"  wrote {out_dir / 'metrics.json'}, {out_dir / 'confusion_matrix.png'}, "
-              f"{out_dir / 'per_class_accuracy.png'}")
-    return metrics
+    # written by rank 0 of the test processes (they may be spawned: nothing else comes back from them)
+    return json.loads(report.metrics_path.read_text())
