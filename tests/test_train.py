@@ -33,7 +33,7 @@ def test_default_run_on_digits_reaches_90_percent(make_cfg):
 
 
 def test_evaluate_on_the_checkpoint_reproduces_validation_accuracy(make_cfg, tmp_path):
-    result = train(make_cfg("trainer.max_epochs=3"))
+    result = train(make_cfg("trainer.max_epochs=6"))
     ckpt = result["best_model_path"]
     callback_states = torch.load(ckpt, weights_only=True)["callbacks"]
     score = next(v["best_model_score"] for k, v in callback_states.items() if "val/acc" in k)
