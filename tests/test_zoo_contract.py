@@ -25,12 +25,30 @@ def _is_big(name: str) -> bool:
     return h >= 224
 
 
+def _heavy_models() -> set[str]:
+    """ImageNet-sized models other than the smallest-named one of each paper: their checks run with -m slow."""
+    big = sorted((n for n in ALL_MODELS if _is_big(n)), key=lambda n: (len(n), n))
+    representative = {}
+    for name in big:
+        representative.setdefault(model_info(name).paper, name)
+    return set(big) - set(representative.values())
+
+
+HEAVY = _heavy_models()
+
+
+def registry(all_in_default_run: bool = False) -> list:
+    """Every registered model; the heavy ones marked slow unless the check is cheap enough for all."""
+    return [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY and not all_in_default_run else n
+            for n in ALL_MODELS]
+
+
 def test_registry_is_populated():
     families = {"lenet5", "alexnet", "vgg16", "googlenet", "inception_v3", "resnet18", "densenet121"}
     assert families <= set(ALL_MODELS)
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", registry(all_in_default_run=True))
 def test_output_shape_at_min_input(name):
     torch.manual_seed(0)
     model = create_model(name, num_classes=NUM_CLASSES).eval()
@@ -40,16 +58,14 @@ def test_output_shape_at_min_input(name):
     assert model.num_classes == NUM_CLASSES
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", registry())
 def test_output_shape_at_default_input(name):
-    if _is_big(name) and name not in {"alexnet", "resnet18", "vgg11", "googlenet", "densenet121", "inception_v3"}:
-        pytest.skip("same family as a checked model; covered by the slow run")
     model = create_model(name, num_classes=NUM_CLASSES).eval()
     with torch.no_grad():
         assert model(_batch(name, "default", n=1)).shape == (1, NUM_CLASSES)
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", registry())
 def test_every_parameter_gets_a_gradient(name):
     torch.manual_seed(0)
     model = create_model(name, num_classes=NUM_CLASSES).train()
@@ -61,7 +77,7 @@ def test_every_parameter_gets_a_gradient(name):
     assert len(aux) == len(model.aux_weights)
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", registry())
 def test_reset_classifier_zero_returns_pooled_features(name):
     model = create_model(name, num_classes=NUM_CLASSES).eval()
     model.reset_classifier(0)
@@ -74,7 +90,7 @@ def test_reset_classifier_zero_returns_pooled_features(name):
     assert model.get_classifier().out_features == 3
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", registry())
 def test_forward_features_then_head_equals_forward(name):
     torch.manual_seed(0)
     model = create_model(name, num_classes=NUM_CLASSES).eval()
@@ -87,14 +103,14 @@ def test_forward_features_then_head_equals_forward(name):
     assert pooled.shape == (2, model.num_features)
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", registry())
 def test_single_image_in_eval_mode(name):
     model = create_model(name, num_classes=NUM_CLASSES).eval()
     with torch.no_grad():
         assert model(_batch(name, n=1)).shape == (1, NUM_CLASSES)
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", registry())
 def test_same_seed_same_weights(name):
     torch.manual_seed(123)
     a = create_model(name).state_dict()
@@ -104,7 +120,7 @@ def test_same_seed_same_weights(name):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", registry(all_in_default_run=True))
 def test_groups_cover_every_parameter_in_order(name):
     model = create_model(name, num_classes=NUM_CLASSES)
     groups = model.parameter_groups()
@@ -115,7 +131,7 @@ def test_groups_cover_every_parameter_in_order(name):
     assert all(id(p) in head_params for p in model.get_classifier().parameters())
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", registry())
 def test_metadata_is_complete(name):
     info = model_info(name)
     model = create_model(name, num_classes=NUM_CLASSES, in_chans=1)
@@ -127,7 +143,7 @@ def test_metadata_is_complete(name):
     assert "Deviations" in module_doc, "each model module documents its paper and its deviations"
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", registry())
 def test_input_too_small_or_wrong_channels_is_a_clear_error(name):
     model = create_model(name).eval()
     c, h, w = model_info(name).min_input_size
@@ -178,7 +194,7 @@ def test_parameter_count_matches_paper(name, expected):
     assert count_parameters(create_model(name)) == expected
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", registry())
 def test_torch_export_in_eval_mode(name):
     model = create_model(name, num_classes=NUM_CLASSES).eval()
     x = _batch(name, n=2)
@@ -187,7 +203,7 @@ def test_torch_export_in_eval_mode(name):
         torch.testing.assert_close(exported.module()(x), model(x), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", registry())
 def test_torch_compile_fullgraph_in_eval_mode(name):
     torch._dynamo.reset()
     model = create_model(name, num_classes=NUM_CLASSES).eval()
