@@ -1,7 +1,7 @@
 """The one interface every zoo model implements, so training and fine-tuning code never special-cases a family."""
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn as nn
@@ -68,6 +68,19 @@ class ZooModel(nn.Module):
                 raise ValueError(
                     f"{name} needs inputs of at least {min_h}x{min_w} pixels, got {x.shape[-2]}x{x.shape[-1]}"
                 )
+
+    def init_torchvision_style(self, conv_init: Callable[[Tensor], object]) -> None:
+        """Convolutions by ``conv_init`` (biases 0), batch norm to identity, linear layers by ``init_classifier``."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                conv_init(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                self.init_classifier(m)
 
     # ----- classifier -----
     def get_classifier(self) -> nn.Module:

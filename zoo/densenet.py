@@ -135,17 +135,7 @@ class DenseNet(ZooModel):
         self.features = nn.Sequential(layers)
         self.num_features = ch
         self.classifier = nn.Linear(ch, num_classes)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                self.init_classifier(m)
+        self.init_torchvision_style(nn.init.kaiming_normal_)
 
     def init_classifier(self, layer: nn.Linear) -> None:
         nn.init.zeros_(layer.bias)  # the weight keeps PyTorch's default init, as in torchvision

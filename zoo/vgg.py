@@ -24,6 +24,8 @@ the five pools leave 1x1x512; a global average pool (identity at 32x32) and a si
 """
 from __future__ import annotations
 
+from functools import partial
+
 import torch.nn as nn
 from torch import Tensor
 
@@ -76,18 +78,7 @@ class VGG(ZooModel):
             width = hidden
         self.num_features = width
         self.classifier = nn.Sequential(*head, nn.Linear(width, num_classes))
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                self.init_classifier(m)
+        self.init_torchvision_style(partial(nn.init.kaiming_normal_, mode="fan_out", nonlinearity="relu"))
 
     def init_classifier(self, layer: nn.Linear) -> None:
         nn.init.normal_(layer.weight, 0.0, 0.01)
