@@ -18,7 +18,7 @@ from .callbacks import EvaluationReport, RunPlots
 from .checkpoint import load_training_checkpoint
 from .data import ImageClassificationData
 from .errors import ConfigError
-from .finetune import FinetuneSpec, GradualUnfreezing
+from .finetune import GradualUnfreezing
 from .module import ZooClassifier
 
 log = logging.getLogger(__name__)
