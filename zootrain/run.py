@@ -79,13 +79,13 @@ def build_datamodule(dataset_cfg: DictConfig) -> ImageClassificationData:
 def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
     """Train (or resume with ``ckpt_path``, or fine-tune with ``finetune.init_from``); returns the final metrics."""
     out_dir = Path(cfg.paths.output_dir)
-    finished = out_dir / "metrics.json"
+    finished, last = out_dir / "metrics.json", out_dir / LAST_CHECKPOINT
     ckpt_path = cfg.get("ckpt_path")
     if cfg.get("auto_resume") and finished.is_file():
         log.info("%s already holds a finished run; skipping it", out_dir)
         return json.loads(finished.read_text())
-    if cfg.get("auto_resume") and ckpt_path is None and (out_dir / LAST_CHECKPOINT).is_file():
-        ckpt_path = str(out_dir / LAST_CHECKPOINT)
+    if cfg.get("auto_resume") and ckpt_path is None and last.is_file():
+        ckpt_path = str(last)
         log.info("resuming the unfinished run in %s from %s", out_dir, ckpt_path)
     L.seed_everything(cfg.seed, workers=True)
     torch.set_flush_denormal(True)  # tiny late-training gradients otherwise slow CPU arithmetic several-fold
@@ -124,12 +124,11 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    last = out_dir / LAST_CHECKPOINT
     result = {**metrics, "run_dir": str(out_dir), "model": name, "epochs": trainer.current_epoch,
               "best_model_path": getattr(trainer.checkpoint_callback, "best_model_path", ""),
               "last_model_path": str(last) if last.is_file() else ""}
     if trainer.is_global_zero:
-        (out_dir / "metrics.json").write_text(json.dumps(result, indent=2))
+        finished.write_text(json.dumps(result, indent=2))
         print(f"\n{name}: val/acc {metrics.get('val/acc', float('nan')):.4f} after {trainer.current_epoch} epochs\n"
               f"  run directory: {out_dir}\n  best checkpoint: {result['best_model_path']}\n"
               f"  last checkpoint: {result['last_model_path']}\n"
