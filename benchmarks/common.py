@@ -289,6 +289,26 @@ def environment(device: torch.device) -> dict:
     return env
 
 
+def measure_all(args: argparse.Namespace, measure: Callable[[str, Setting, argparse.Namespace], dict],
+                describe: Callable[[str, Setting], str]) -> list[dict]:
+    """One result per (setting, model), freeing device memory between them."""
+    results = []
+    for setting in args.settings:
+        for name in args.models:
+            progress(f"{name} [{setting.label}]: {describe(name, setting)}")
+            results.append(measure(name, setting, args))
+            release_memory(args.device)
+    return results
+
+
+def publish(results: list[dict], headline: str, table_text: str, script: str, args: argparse.Namespace) -> None:
+    """Print the headline and the table; write the JSON when ``--json`` was given."""
+    print(f"\n{headline}\n")
+    print(table_text)
+    if args.json:
+        write_json(args.json, script, args, results)
+
+
 def write_json(path: Path, script: str, args: argparse.Namespace, results: list[dict]) -> None:
     settings = {k: v for k, v in vars(args).items() if k not in ("json", "settings")}
     settings.update(device=str(args.device), settings=[asdict(s) | {"label": s.label} for s in args.settings])

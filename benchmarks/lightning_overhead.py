@@ -26,9 +26,9 @@ import torch
 from lightning.fabric.utilities.warnings import PossibleUserWarning
 from torch.utils.data import DataLoader, TensorDataset
 
-from common import (OPTIMIZER, Setting, build_parser, check_zoo_names, fmt, format_table, interleave, parse_args,
-                    peak_memory_mib, progress, release_memory, reset_peak_memory, setup_backend, step_stats,
-                    synchronize, synthetic_images, train_step, write_json)
+from common import (OPTIMIZER, Setting, build_parser, check_zoo_names, fmt, format_table, interleave, measure_all,
+                    parse_args, peak_memory_mib, publish, release_memory, reset_peak_memory, setup_backend, step_stats,
+                    synchronize, synthetic_images, train_step)
 from zoo import model_info
 from zootrain.module import ZooClassifier
 
@@ -144,19 +144,11 @@ def main(argv=None) -> list[dict]:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no "GPU available" / "max_steps reached" lines
     warnings.filterwarnings("ignore", category=PossibleUserWarning)  # e.g. "the dataloader does not have many workers"
     warnings.filterwarnings("ignore", category=FutureWarning, module="lightning")  # its own use of torch APIs
-    results = []
-    for setting in args.settings:
-        for name in args.models:
-            progress(f"{name} [{setting.label}]: {args.rounds} rounds of {args.warmup} warm-up + {args.steps} timed "
-                     "steps, bare loop then Lightning")
-            results.append(measure(name, setting, args))
-            release_memory(args.device)
-    print(f"\nLightning (ZooClassifier + L.Trainer) vs bare PyTorch loop on {args.device}: images/s from the median "
-          f"step time of {args.rounds} x {args.steps} steps; overhead = Lightning / bare time per image (mean: from "
-          "mean step times); MiB = peak CUDA memory allocated\n")
-    print(table(results))
-    if args.json:
-        write_json(args.json, "lightning_overhead", args, results)
+    results = measure_all(args, measure, lambda name, setting: f"{args.rounds} rounds of {args.warmup} warm-up + "
+                                                               f"{args.steps} timed steps, bare loop then Lightning")
+    publish(results, f"Lightning (ZooClassifier + L.Trainer) vs bare PyTorch loop on {args.device}: images/s from the "
+            f"median step time of {args.rounds} x {args.steps} steps; overhead = Lightning / bare time per image "
+            "(mean: from mean step times); MiB = peak CUDA memory allocated", table(results), "lightning_overhead", args)
     return results
 
 

@@ -16,9 +16,9 @@ import functools
 import torch
 import torchvision
 
-from common import (Setting, allocated_bytes, build_parser, check_zoo_names, fmt, format_table, interleave, parse_args,
-                    peak_memory_mib, prepare_model, progress, release_memory, reset_peak_memory, setup_backend, sgd,
-                    step_stats, synthetic_images, timed, train_step, write_json)
+from common import (Setting, allocated_bytes, build_parser, check_zoo_names, fmt, format_table, interleave,
+                    measure_all, parse_args, peak_memory_mib, prepare_model, publish, reset_peak_memory, setup_backend,
+                    sgd, step_stats, synthetic_images, timed, train_step)
 from zoo import count_parameters, create_model
 
 NUM_CLASSES = 1000
@@ -94,17 +94,11 @@ def main(argv=None) -> list[dict]:
     if missing:
         parser.error(f"no torchvision model of the same name: {', '.join(missing)}")
     setup_backend(args.device)
-    results = []
-    for setting in args.settings:
-        for name in args.models:
-            progress(f"{name} [{setting.label}]: warm-up {args.warmup}, then {args.steps} timed steps per side")
-            results.append(compare(name, setting, args))
-            release_memory(args.device)
-    print(f"\nTrain step (forward + backward + SGD) on {args.device}: images/s from the median of {args.steps} "
-          f"interleaved steps after {args.warmup} warm-up; MiB = peak CUDA memory allocated\n")
-    print(table(results))
-    if args.json:
-        write_json(args.json, "zoo_vs_torchvision", args, results)
+    results = measure_all(args, compare, lambda name, setting: f"warm-up {args.warmup}, then {args.steps} timed "
+                                                               "steps per side")
+    publish(results, f"Train step (forward + backward + SGD) on {args.device}: images/s from the median of "
+            f"{args.steps} interleaved steps after {args.warmup} warm-up; MiB = peak CUDA memory allocated",
+            table(results), "zoo_vs_torchvision", args)
     return results
 
 
