@@ -9,6 +9,7 @@ import torch
 
 import zoo
 from zoo import count_parameters, create_model, list_models, model_info, split_output
+from zoo.registry import SMALL_INPUT_PIXELS
 
 ALL_MODELS = list_models()
 NUM_CLASSES = 7
@@ -141,6 +142,14 @@ def test_metadata_is_complete(name):
     assert model.info.input_size[0] == 1 and model.info.num_classes == NUM_CLASSES
     module_doc = sys.modules[type(model).__module__].__doc__
     assert "Deviations" in module_doc, "each model module documents its paper and its deviations"
+
+
+@pytest.mark.parametrize("name", [n for n in registry() if model_info(n).small_input_model])
+def test_small_input_model_is_a_registered_small_sibling(name):
+    info = model_info(name)
+    small = model_info(info.small_input_model)
+    assert small.input_size[1] <= SMALL_INPUT_PIXELS < info.input_size[1]
+    assert small.paper == info.paper and small.first_conv == info.first_conv
 
 
 @pytest.mark.parametrize("name", registry())

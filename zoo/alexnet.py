@@ -162,7 +162,8 @@ def _register(name: str) -> None:
         register_model(AlexNet, paper=PAPER, input_size=(3, 32, 32), min_input_size=(3, smallest, smallest),
                        mean=CIFAR10_MEAN, std=CIFAR10_STD, num_classes=10, tags=("cifar",))(factory)
     else:
-        register_model(AlexNet, paper=PAPER, input_size=(3, 227, 227), min_input_size=(3, smallest, smallest))(factory)
+        register_model(AlexNet, paper=PAPER, input_size=(3, 227, 227), min_input_size=(3, smallest, smallest),
+                       small_input_model="alexnet_cifar" if name == "alexnet" else None)(factory)
 
 
 for _name in CONFIGS:

@@ -328,7 +328,8 @@ class GoogLeNet(InceptionNet):
         nn.init.zeros_(layer.bias)
 
 
-@register_model(GoogLeNet, paper=GOOGLENET_PAPER, input_size=(3, 224, 224), min_input_size=(3, 31, 31))
+@register_model(GoogLeNet, paper=GOOGLENET_PAPER, input_size=(3, 224, 224), min_input_size=(3, 31, 31),
+                small_input_model="googlenet_cifar")
 def googlenet(num_classes: int = 1000, in_chans: int = 3, aux: bool = True) -> GoogLeNet:
     """GoogLeNet as in the paper (LRN, no batch norm, true 5x5 convs, two auxiliary classifiers)."""
     return GoogLeNet(num_classes, in_chans, aux=aux)

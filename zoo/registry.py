@@ -17,6 +17,7 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 MNIST_MEAN = (0.1307,)
 MNIST_STD = (0.3081,)
+SMALL_INPUT_PIXELS = 64  # images this size or smaller are "small" (CIFAR, MNIST): see ModelInfo.small_input_model
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class ModelInfo:
     classifier: str  # dotted module path of the final linear layer
     num_classes: int = 1000
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # the registered model that serves images of at most SMALL_INPUT_PIXELS for this design (its CIFAR-sized
+    # sibling), or None when the zoo has none and small images must be upscaled to ``input_size``
+    small_input_model: str | None = None
 
 
 _REGISTRY: dict[str, tuple[Callable[..., nn.Module], ModelInfo]] = {}
@@ -48,10 +52,12 @@ def register_model(
     std: tuple[float, ...] = IMAGENET_STD,
     num_classes: int = 1000,
     tags: tuple[str, ...] = (),
+    small_input_model: str | None = None,
 ):
     """Register a factory function under its own name. A name may be registered once.
 
     ``model_cls`` is the class the factory builds; its ``first_conv_path`` and ``classifier_path`` are recorded.
+    ``small_input_model`` names the sibling built for small (CIFAR-sized) images, if the zoo has one.
     """
 
     def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -61,7 +67,7 @@ def register_model(
         info = ModelInfo(
             name=name, paper=paper, input_size=input_size, min_input_size=min_input_size,
             mean=mean, std=std, first_conv=model_cls.first_conv_path, classifier=model_cls.classifier_path,
-            num_classes=num_classes, tags=tags,
+            num_classes=num_classes, tags=tags, small_input_model=small_input_model,
         )
         _REGISTRY[name] = (factory, info)
         return factory

@@ -156,7 +156,8 @@ def _register(depth: int, cifar: bool) -> None:
         register_model(ResNet, paper=PAPER, input_size=(3, 32, 32), min_input_size=(3, 8, 8),
                        mean=CIFAR10_MEAN, std=CIFAR10_STD, num_classes=10, tags=("cifar",))(factory)
     else:
-        register_model(ResNet, paper=PAPER, input_size=(3, 224, 224), min_input_size=(3, 32, 32))(factory)
+        register_model(ResNet, paper=PAPER, input_size=(3, 224, 224), min_input_size=(3, 32, 32),
+                       small_input_model=f"{name}_cifar")(factory)
 
 
 for _depth in RESNET_DEPTHS:

@@ -139,7 +139,8 @@ def _register(depth: int, batch_norm: bool, cifar: bool) -> None:
         register_model(VGGCifar, paper=PAPER, input_size=(3, 32, 32), min_input_size=smallest,
                        mean=CIFAR10_MEAN, std=CIFAR10_STD, num_classes=10, tags=("cifar",))(factory)
     else:
-        register_model(VGG, paper=PAPER, input_size=(3, 224, 224), min_input_size=smallest)(factory)
+        register_model(VGG, paper=PAPER, input_size=(3, 224, 224), min_input_size=smallest,
+                       small_input_model=f"{name}_cifar" if batch_norm else None)(factory)
 
 
 for _depth in VGG_CONFIGS:
