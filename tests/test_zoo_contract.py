@@ -144,7 +144,7 @@ def test_metadata_is_complete(name):
     assert "Deviations" in module_doc, "each model module documents its paper and its deviations"
 
 
-@pytest.mark.parametrize("name", [n for n in registry() if model_info(n).small_input_model])
+@pytest.mark.parametrize("name", [n for n in ALL_MODELS if model_info(n).small_input_model])
 def test_small_input_model_is_a_registered_small_sibling(name):
     info = model_info(name)
     small = model_info(info.small_input_model)
