@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+import zootrain  # noqa: F401  (registers the registry-driven config nodes before any compose)
+
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 

@@ -11,7 +11,7 @@ import torchvision
 from zoo import create_model
 from zoo.weights import WeightsError, load_pretrained
 from zootrain.errors import ConfigError
-from zootrain.finetune import FinetuneSpec, build_param_groups, set_frozen, statically_frozen_groups
+from zootrain.finetune import FinetuneSpec, build_param_groups, freeze_for_run
 from zootrain.run import train
 
 QUICK = ["dataset.batch_size=32", "trainer.max_epochs=1", "trainer.limit_train_batches=4",
@@ -19,7 +19,8 @@ QUICK = ["dataset.batch_size=32", "trainer.max_epochs=1", "trainer.limit_train_b
 
 
 class Snapshot(L.Callback):
-    """Parameters and buffers of the network when training starts and ends, and each epoch's requires_grad."""
+    """Parameters and buffers of the network when training starts and ends, and for each epoch which groups'
+    weights (convolution and linear kernels) changed during it."""
 
     def __init__(self):
         self.start, self.end, self.trainable = {}, {}, []
@@ -27,9 +28,17 @@ class Snapshot(L.Callback):
     def on_train_start(self, trainer, pl_module):
         self.start = {k: v.clone() for k, v in pl_module.net.state_dict().items()}
 
+    def _kernels(self, pl_module):
+        return {g: [p.detach().clone() for _, p in ps if p.ndim > 1]
+                for g, ps in pl_module.net.parameter_groups().items()}
+
     def on_train_epoch_start(self, trainer, pl_module):
-        groups = pl_module.net.parameter_groups()
-        self.trainable.append({g: any(p.requires_grad for _, p in ps if p.ndim > 1) for g, ps in groups.items()})
+        self.epoch_start = self._kernels(pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        now = self._kernels(pl_module)
+        self.trainable.append({g: any(not torch.equal(a, b) for a, b in zip(self.epoch_start[g], now[g]))
+                               for g in now})
 
     def on_train_end(self, trainer, pl_module):
         self.end = {k: v.clone() for k, v in pl_module.net.state_dict().items()}
@@ -65,7 +74,7 @@ def test_frozen_groups_stay_bit_identical(make_cfg, policy):
 def test_only_trainable_parameters_reach_the_optimizer():
     net = create_model("resnet18_cifar", num_classes=10)
     spec = FinetuneSpec(freeze=["backbone"], bn_policy="frozen")
-    set_frozen(net, statically_frozen_groups(net, spec), spec)
+    freeze_for_run(net, spec)
     groups = build_param_groups(net, 0.1, 5e-4, spec)
     assert {g["name"].split("/")[0] for g in groups} == {"head"}
     assert all(g["weight_decay"] == 0.0 for g in groups if g["name"].endswith("no_decay"))
@@ -151,3 +160,25 @@ def test_gradual_unfreezing_thaws_groups_on_schedule(make_cfg, strategy, expecte
     for epoch, want in enumerate(expected):
         assert {g: snap.trainable[epoch][g] for g in want} == want, epoch
     assert snap.lrs["stem"] == pytest.approx(0.1 * snap.lrs["head"])
+
+
+class ReplicaWeights(L.Callback):
+    """Each DDP process writes its network's final weights to ``folder/rank<k>.pt``."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def on_train_end(self, trainer, pl_module):
+        torch.save(pl_module.net.state_dict(), f"{self.folder}/rank{trainer.global_rank}.pt")
+
+
+def test_gradual_unfreezing_keeps_ddp_replicas_identical(make_cfg, tmp_path):
+    ckpt = _digits_checkpoint(make_cfg)
+    train(make_cfg("model=resnet18", *QUICK, "trainer=ddp_cpu", "trainer.devices=2", "trainer.max_epochs=2",
+                   f"finetune.init_from={ckpt}", "finetune=gradual", "finetune.unfreeze_at_epoch=1",
+                   "finetune.bn_policy=frozen", run="ddp"), extra_callbacks=[ReplicaWeights(str(tmp_path))])
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    start = {k.removeprefix("net."): v for k, v in torch.load(ckpt, weights_only=True)["state_dict"].items()}
+    assert all(torch.equal(ranks[0][k], ranks[1][k]) for k in ranks[0])
+    thawed = [k for k in _keys_in(create_model("resnet18_cifar"), ["stage1"]) if k.endswith("conv1.weight")]
+    assert thawed and all(not torch.equal(ranks[0][k], start[k]) for k in thawed)  # the backbone did train

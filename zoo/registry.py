@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 import fnmatch
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -108,3 +109,9 @@ def create_model(name: str, num_classes: int | None = None, in_chans: int | None
         num_classes=num_classes,
     )
     return model
+
+
+def model_arguments(name: str) -> dict[str, inspect.Parameter]:
+    """The keyword arguments a registered model's factory takes besides ``num_classes`` and ``in_chans``."""
+    factory = _lookup(name)[0]
+    return {n: p for n, p in inspect.signature(factory).parameters.items() if n not in ("num_classes", "in_chans")}

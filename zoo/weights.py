@@ -46,16 +46,17 @@ def load_file(path: str | Path) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        blocked = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        blocked = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", str(err))
         if blocked:
             raise WeightsError(
                 f"refusing to load {path}: it holds a Python object ({blocked.group(1)}) besides tensors and plain "
-                "containers, and unpickling it could execute code (loaded with weights_only=True). "
-                "Re-save only the state_dict."
+                "containers, and unpickling it could execute code, so it is loaded with weights_only=True and never "
+                "otherwise. If you trust the file, re-save only its state_dict"
             ) from None
         raise WeightsError(f"{path} is not a PyTorch checkpoint (corrupt or another format)") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
-        raise WeightsError(f"{path} is not a PyTorch checkpoint (corrupt or another format): {err}") from None
+    except Exception as err:  # a text file, a truncated zip, ...: torch raises whatever its parser met first
+        raise WeightsError(f"{path} is not a PyTorch checkpoint (corrupt or another format: "
+                           f"{type(err).__name__})") from None
     if not isinstance(obj, dict):
         raise WeightsError(f"{path} holds a {type(obj).__name__}, not a checkpoint or state_dict")
     return obj
@@ -108,11 +109,19 @@ def _architecture_mismatch(own: dict, incoming: dict, head: set[str], shape_clas
     return None
 
 
-def load_pretrained(model: ZooModel, source: str | Path | Mapping, source_name: str | None = None) -> LoadReport:
+def source_architecture(raw: Mapping) -> str | None:
+    """The zoo model name a checkpoint written by this project's training was made with, if it says."""
+    model = raw.get("hyper_parameters", {}).get("model") if isinstance(raw.get("hyper_parameters"), Mapping) else None
+    return model.get("name") if isinstance(model, Mapping) else None
+
+
+def load_pretrained(model: ZooModel, source: str | Path | Mapping, source_name: str | None = None,
+                    allow_partial: bool = False) -> LoadReport:
     """Load every matching tensor into ``model``; re-initialise the classifier when its class count differs, and
     adapt the first convolution when the input channels differ (e.g. ImageNet weights for grey images).
 
-    Raises ``WeightsError`` naming both architectures when the source does not fit outside the head.
+    Raises ``WeightsError`` naming both architectures when the source does not fit outside the head, and when it
+    leaves some of the model's tensors unset (e.g. resnet18 weights in a resnet34) unless ``allow_partial``.
     """
     raw = load_file(source) if isinstance(source, (str, Path)) else source
     incoming = extract_state_dict(raw)
@@ -120,6 +129,9 @@ def load_pretrained(model: ZooModel, source: str | Path | Mapping, source_name: 
     head = _head_keys(model)
     model_name = model.info.name if model.info is not None else type(model).__name__
     source_desc = source_name or (f"the weights in {source}" if isinstance(source, (str, Path)) else "the given weights")
+    source_arch = source_architecture(raw)
+    if source_arch:
+        source_desc += f" ({source_arch})"
 
     first = f"{model.first_conv_path}.weight"
     if first in incoming and first in own and incoming[first].shape[1] != own[first].shape[1] \
@@ -131,17 +143,25 @@ def load_pretrained(model: ZooModel, source: str | Path | Mapping, source_name: 
     reason = _architecture_mismatch(own, incoming, head, shape_clash)
     if reason:
         raise WeightsError(
-            f"{source_desc} do not fit {model_name}: {reason}. They belong to another architecture; "
-            f"pick the model they were trained as, or another checkpoint."
+            f"{source_desc} do not fit {model_name}: {reason}. They belong to "
+            f"{source_arch or 'another architecture'}; pick the model they were trained as, or another checkpoint"
         )
     reinitialised = [k for k in shape_clash if k in head]
+    missing = [k for k in own if k not in incoming and k not in head]
+    if missing and not allow_partial:
+        raise WeightsError(
+            f"{source_desc} cover only {len(own) - len(missing)} of {len(own)} tensors of {model_name} "
+            f"(none for e.g. {missing[:2]}): they come from {source_arch or 'a smaller or different network'}. "
+            "Pick the model they were trained as, or allow a partial load (finetune.allow_partial=true) to keep the "
+            "rest as initialised"
+        )
     if reinitialised:
         model.reset_classifier(model.num_classes)  # fresh head, initialised the family's way
         log.info("classifier re-initialised for %d classes (dropped %s)", model.num_classes, reinitialised)
     usable = {k: v for k, v in incoming.items() if k not in shape_clash}
     result = model.load_state_dict(usable, strict=False)
     missing = [k for k in result.missing_keys if k not in reinitialised]
-    if missing:
+    if missing:  # only with allow_partial
         log.warning("%s: %d tensors not in %s, left as initialised: %s", model_name, len(missing), source_desc, missing)
     if result.unexpected_keys:
         log.warning("%s: %d unexpected tensors ignored: %s", model_name, len(result.unexpected_keys), result.unexpected_keys)

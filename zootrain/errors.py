@@ -3,3 +3,7 @@
 
 class ConfigError(ValueError):
     """A misnamed or inconsistent option, with the valid choices."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss stopped being a finite number: training cannot continue meaningfully."""

@@ -1,12 +1,21 @@
 """Fine-tuning on the zoo's named parameter groups: freezing, batch-norm policy, per-group learning rates and
 gradual unfreezing. Works for every zoo model because it only uses ``ZooModel.parameter_groups()``.
+
+Which groups are frozen at an epoch is one function of the spec and the epoch (``frozen_groups_at``); the
+LightningModule owns the current set. Groups frozen for the whole run get ``requires_grad=False`` and stay out of
+the optimizer. Groups that thaw later keep ``requires_grad=True`` and have their gradients dropped before each
+optimizer step while frozen: DistributedDataParallel registers only parameters that require gradients when it wraps
+the model, so flipping ``requires_grad`` on later (Lightning's ``BaseFinetuning``) would leave thawed parameters out
+of the gradient all-reduce and let the replicas drift apart.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import List, Optional
 
 import torch.nn as nn
-from lightning.pytorch.callbacks import BaseFinetuning
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
 
 from zoo import ZooModel
 
@@ -19,11 +28,13 @@ BACKBONE = "backbone"  # alias in ``freeze``: every group except the head
 
 @dataclass
 class FinetuneSpec:
-    """The ``finetune`` config group (see ``configs/finetune/``)."""
+    """The ``finetune`` config group (see ``configs/finetune/``); registered as its schema, so a misspelt key or a
+    wrong type fails when the config is composed. Types are spelled with ``typing`` for OmegaConf."""
 
-    init_from: str | None = None
-    freeze: list[str] = field(default_factory=list)
-    freeze_until: str | None = None  # freeze every group up to and including this one
+    init_from: Optional[str] = None  # required (``???``) by every recipe but ``finetune=none``
+    allow_partial: bool = False  # load weights that cover only part of the model (the rest stays initialised)
+    freeze: List[str] = field(default_factory=list)
+    freeze_until: Optional[str] = None  # freeze every group up to and including this one
     # BN layers of frozen groups: train (stats update, affine trains) | eval (stats fixed, affine trains) |
     # frozen (stats and affine fixed)
     bn_policy: str = "eval"
@@ -32,7 +43,7 @@ class FinetuneSpec:
     strategy: str = "none"  # none | freeze_unfreeze | milestones
     unfreeze_at_epoch: int = 1  # freeze_unfreeze: the epoch the whole backbone thaws
     backbone_lr_mult: float = 1.0  # extra factor on every non-head group's lr
-    unfreeze_milestones: list[int] = field(default_factory=list)  # milestones: epochs thawing groups head-down
+    unfreeze_milestones: List[int] = field(default_factory=list)  # milestones: epochs thawing groups head-down
 
     def __post_init__(self):
         if self.bn_policy not in BN_POLICIES:
@@ -63,11 +74,21 @@ def statically_frozen_groups(model: ZooModel, spec: FinetuneSpec) -> list[str]:
     return [n for n in names if n in frozen]
 
 
-def initially_frozen_groups(model: ZooModel, spec: FinetuneSpec) -> list[str]:
-    """Groups frozen at the start: static ones, or the whole backbone under a gradual-unfreezing strategy."""
-    if spec.strategy == "none":
-        return statically_frozen_groups(model, spec)
-    return [n for n in model.group_names() if n != "head"]
+def scheduled_frozen_groups(model: ZooModel, spec: FinetuneSpec, epoch: int) -> list[str]:
+    """Groups a gradual-unfreezing strategy still holds frozen at ``epoch`` (from the input up)."""
+    backbone = [n for n in model.group_names() if n != "head"]
+    if spec.strategy == "freeze_unfreeze":
+        return [] if epoch >= spec.unfreeze_at_epoch else backbone
+    if spec.strategy == "milestones":
+        thawed = sum(epoch >= m for m in spec.unfreeze_milestones)
+        return backbone[: len(backbone) - thawed]
+    return []
+
+
+def frozen_groups_at(model: ZooModel, spec: FinetuneSpec, epoch: int) -> list[str]:
+    """Every group frozen during ``epoch``: the static ones and those the strategy has not thawed yet."""
+    frozen = set(statically_frozen_groups(model, spec)) | set(scheduled_frozen_groups(model, spec, epoch))
+    return [n for n in model.group_names() if n in frozen]
 
 
 def group_lr_multipliers(model: ZooModel, spec: FinetuneSpec) -> dict[str, float]:
@@ -82,15 +103,14 @@ def group_lr_multipliers(model: ZooModel, spec: FinetuneSpec) -> dict[str, float
 def build_param_groups(model: ZooModel, base_lr: float, weight_decay: float, spec: FinetuneSpec) -> list[dict]:
     """Optimizer param groups with explicit ``lr`` (so any scheduler scales each group) and ``name`` (for logging).
 
-    Call after ``set_frozen``: frozen parameters are left out. Under gradual unfreezing every parameter is
-    included from the start with its group's lr: frozen ones get no gradient (so the optimizer skips them)
-    until thawed, and the scheduler already scales them.
+    Call after ``freeze_for_run``: parameters frozen for the whole run are left out. Groups that thaw later are in
+    the optimizer from the start with their own lr (no gradient reaches the optimizer while they are frozen), so the
+    scheduler already scales them and resuming lands in the same state.
     """
     mults = group_lr_multipliers(model, spec)
-    keep_frozen = spec.strategy != "none"
     groups = []
     for name, params in model.parameter_groups().items():
-        params = [(n, p) for n, p in params if p.requires_grad or keep_frozen]
+        params = [(n, p) for n, p in params if p.requires_grad]
         decay = [p for _, p in params if p.ndim > 1]
         no_decay = [p for _, p in params if p.ndim <= 1]  # biases and norm scales/shifts: no weight decay
         lr = base_lr * mults[name]
@@ -99,24 +119,39 @@ def build_param_groups(model: ZooModel, base_lr: float, weight_decay: float, spe
     return [g for g in groups if g["params"]]
 
 
-def set_frozen(model: ZooModel, groups: list[str], spec: FinetuneSpec) -> None:
-    """Freeze exactly ``groups`` (others trainable). BN scales/shifts stay trainable unless the policy is ``frozen``."""
-    frozen = set(groups)
+def frozen_parameters(model: ZooModel, groups: list[str], spec: FinetuneSpec) -> list[nn.Parameter]:
+    """The parameters that ``groups`` being frozen holds fixed: all of theirs, except batch-norm scales and shifts
+    unless the policy is ``frozen``."""
+    frozen, params = set(groups), []
     for name, modules in model.group_modules().items():
+        if name not in frozen:
+            continue
         for module in modules:
             for sub in module.modules():
-                keep_affine = spec.bn_policy != "frozen" and isinstance(sub, nn.modules.batchnorm._BatchNorm)
-                for p in sub.parameters(recurse=False):
-                    p.requires_grad_(name not in frozen or keep_affine)
-    model.frozen_groups = list(groups)
+                if spec.bn_policy == "frozen" or not isinstance(sub, nn.modules.batchnorm._BatchNorm):
+                    params += list(sub.parameters(recurse=False))
+    return params
 
 
-def apply_bn_policy(model: ZooModel, spec: FinetuneSpec) -> None:
-    """In training mode, BN layers of frozen groups run in eval mode (running stats used and kept) unless the
+def freeze_for_run(model: ZooModel, spec: FinetuneSpec) -> None:
+    """``requires_grad=False`` on what is frozen for the whole run (never thawed, so DDP may leave it out)."""
+    for p in frozen_parameters(model, statically_frozen_groups(model, spec), spec):
+        p.requires_grad_(False)
+
+
+def drop_frozen_gradients(model: ZooModel, groups: list[str], spec: FinetuneSpec) -> None:
+    """Before an optimizer step: frozen parameters get no gradient, so the optimizer leaves them (and their
+    momentum and weight decay) untouched, exactly as if they did not require one."""
+    for p in frozen_parameters(model, groups, spec):
+        p.grad = None
+
+
+def apply_bn_policy(model: ZooModel, groups: list[str], spec: FinetuneSpec) -> None:
+    """In training mode, BN layers of frozen ``groups`` run in eval mode (running stats used and kept) unless the
     policy is ``train``; BN layers of the other groups train."""
     if spec.bn_policy == "train" or not model.training:
         return
-    frozen = set(getattr(model, "frozen_groups", ()))
+    frozen = set(groups)
     for name, modules in model.group_modules().items():
         for module in modules:
             for sub in module.modules():
@@ -124,29 +159,9 @@ def apply_bn_policy(model: ZooModel, spec: FinetuneSpec) -> None:
                     sub.train(name not in frozen)
 
 
-class GradualUnfreezing(BaseFinetuning):
-    """Thaw frozen groups during training, for any zoo model (no ``backbone`` attribute needed).
-
-    ``freeze_unfreeze``: the whole backbone thaws at ``unfreeze_at_epoch``. ``milestones``: at each milestone
-    epoch the next group below the head thaws. The param groups are in the optimizer from the start, so thawing
-    only flips ``requires_grad`` and resuming from a checkpoint lands in the same state.
-    """
-
-    def __init__(self, spec: FinetuneSpec):
-        super().__init__()
-        self.spec = spec
-
-    def frozen_at(self, model: ZooModel, epoch: int) -> list[str]:
-        backbone = [n for n in model.group_names() if n != "head"]
-        if self.spec.strategy == "freeze_unfreeze":
-            return [] if epoch >= self.spec.unfreeze_at_epoch else backbone
-        thawed = sum(epoch >= m for m in self.spec.unfreeze_milestones)
-        return backbone[: len(backbone) - thawed]
-
-    def freeze_before_training(self, pl_module) -> None:
-        set_frozen(pl_module.net, self.frozen_at(pl_module.net, 0), self.spec)
-
-    def finetune_function(self, pl_module, current_epoch: int, optimizer) -> None:
-        frozen = self.frozen_at(pl_module.net, current_epoch)
-        if frozen != pl_module.net.frozen_groups:
-            set_frozen(pl_module.net, frozen, self.spec)  # the module's on_train_epoch_start then sets BN modes
+def register_finetune_schema() -> None:
+    """``finetune_schema`` in the ``finetune`` group: FinetuneSpec's fields with ``init_from`` required, so a recipe
+    that builds on it cannot silently start from random weights (``finetune=none`` sets it to null)."""
+    schema = OmegaConf.structured(FinetuneSpec)
+    schema.init_from = MISSING
+    ConfigStore.instance().store(group="finetune", name="finetune_schema", node=schema)

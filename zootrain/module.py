@@ -6,12 +6,14 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
-from hydra.utils import instantiate
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from zoo import create_model, split_output
 
-from .finetune import FinetuneSpec, apply_bn_policy, build_param_groups, initially_frozen_groups, set_frozen
+from .errors import TrainingDiverged
+from .finetune import (FinetuneSpec, apply_bn_policy, build_param_groups, drop_frozen_gradients, freeze_for_run,
+                       frozen_groups_at)
+from .optim import FUSED_CAPABLE, build_optimizer, scheduler_factory
 from .schedules import build_scheduler
 
 
@@ -21,6 +23,7 @@ class ZooClassifier(L.LightningModule):
     Every argument is a plain container (no live objects), so checkpoints hold only tensors and plain data and
     ``load_from_checkpoint``/evaluation rebuild the module with ``weights_only=True`` loading.
     The loss adds each auxiliary output's cross-entropy times the model's ``aux_weights`` (GoogLeNet, Inception v3).
+    The module owns the fine-tuning state: ``frozen_groups`` for the current epoch, from ``finetune``.
     """
 
     def __init__(self, model: dict, optimizer: dict, scheduler: dict | None = None, finetune: dict | None = None,
@@ -31,6 +34,7 @@ class ZooClassifier(L.LightningModule):
         self.net = create_model(model["name"], num_classes=model["num_classes"], in_chans=model["in_chans"],
                                 **model.get("kwargs", {}))
         self.finetune_spec = FinetuneSpec(**(finetune or {}))
+        self.frozen_groups: list[str] = []
         num_classes = model["num_classes"]
         top_k = min(5, num_classes)
         self.metrics = torch.nn.ModuleDict({
@@ -49,26 +53,34 @@ class ZooClassifier(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         if stage == "fit":
-            set_frozen(self.net, initially_frozen_groups(self.net, self.finetune_spec), self.finetune_spec)
+            freeze_for_run(self.net, self.finetune_spec)  # before configure_optimizers and before DDP wraps the net
 
     def on_train_epoch_start(self) -> None:
-        apply_bn_policy(self.net, self.finetune_spec)  # after any thawing by GradualUnfreezing (callbacks run first)
+        self.frozen_groups = frozen_groups_at(self.net, self.finetune_spec, self.current_epoch)
+        apply_bn_policy(self.net, self.frozen_groups, self.finetune_spec)
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        drop_frozen_gradients(self.net, self.frozen_groups, self.finetune_spec)
 
     def configure_optimizers(self) -> Any:
         opt_cfg = self.hparams.optimizer
         groups = build_param_groups(self.net, opt_cfg["lr"], opt_cfg.get("weight_decay", 0.0), self.finetune_spec)
-        optimizer = instantiate(opt_cfg)(groups, **self._fused_kwargs(opt_cfg))
+        optimizer = build_optimizer(opt_cfg, groups, **self._fused_kwargs(opt_cfg))
         if not self.hparams.scheduler:
             return optimizer
-        factory = instantiate(self.hparams.scheduler)
+        factory = scheduler_factory(self.hparams.scheduler)
         return {"optimizer": optimizer,
                 "lr_scheduler": build_scheduler(factory, optimizer, int(self.trainer.estimated_stepping_batches))}
 
     def _fused_kwargs(self, opt_cfg: dict) -> dict:
-        """Fused optimizer kernels on CUDA when the optimizer supports them and the config does not say otherwise."""
+        """Fused optimizer kernels on CUDA when the optimizer supports them and the config does not say otherwise.
+
+        Not with gradient clipping: Lightning refuses to clip for optimizers that unscale gradients themselves.
+        """
         on_cuda = self.device.type == "cuda"
-        supports = opt_cfg["_target_"] in ("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW")
-        return {"fused": True} if on_cuda and supports and "fused" not in opt_cfg and "foreach" not in opt_cfg else {}
+        supports = opt_cfg["_target_"] in FUSED_CAPABLE and "fused" not in opt_cfg and "foreach" not in opt_cfg
+        clipping = bool(self.trainer.gradient_clip_val)
+        return {"fused": True} if on_cuda and supports and not clipping else {}
 
     # ----- steps -----
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -97,7 +109,14 @@ class ZooClassifier(L.LightningModule):
         return loss, logits
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")[0]
+        loss = self._step(batch, "train")[0]
+        if not torch.isfinite(loss):
+            lr = self.trainer.optimizers[0].param_groups[0]["lr"]
+            raise TrainingDiverged(
+                f"the training loss became {loss.item()} (not a finite number) at epoch {self.current_epoch}, step {self.global_step} "
+                f"(lr {lr:g}); lower optimizer.lr, set trainer.gradient_clip_val=1.0, or train in precision=32-true. "
+                "Checkpoints of earlier epochs are kept")
+        return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "val")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,125 +12,207 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from zoo import list_models, model_info
-from zoo.weights import load_pretrained
+from zoo import create_model, model_info
+from zoo.registry import SMALL_INPUT_PIXELS, model_arguments
+from zoo.weights import WeightsError, load_file, load_pretrained
 
 from .callbacks import EvaluationReport, RunPlots
 from .checkpoint import load_training_checkpoint
+from .config_store import MODEL_KEYS
 from .data import ImageClassificationData
 from .errors import ConfigError
-from .finetune import GradualUnfreezing
+from .finetune import FinetuneSpec, frozen_groups_at
 from .module import ZooClassifier
+from .resume import (AtomicCheckpointIO, RandomState, RunCSVLogger, check_same_settings, checkpoint_to_resume,
+                     save_settings)
+from .settings import check_common, check_train_settings, on_cpu
 
 log = logging.getLogger(__name__)
 LAST_CHECKPOINT = "checkpoints/last.ckpt"  # where configs/callbacks/default.yaml saves it
-SMALL_IMAGE_PIXELS = 64  # datasets at or below this size use a model's CIFAR-sized variant when it has one
+FINISHED = "metrics.json"
 
 
 def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
-def resolve_model_name(model_cfg: DictConfig, native_size: int) -> str:
-    """``model.variant``: ``auto`` picks ``<name>_cifar`` for small images when the zoo has it; ``none`` keeps the name."""
-    name = model_cfg.name
-    if model_cfg.get("variant", "auto") == "auto" and native_size <= SMALL_IMAGE_PIXELS \
-            and f"{name}_cifar" in list_models():
-        return f"{name}_cifar"
-    return name
-
-
 def _on_gpu(trainer_cfg: DictConfig) -> bool:
-    return torch.cuda.is_available() and trainer_cfg.get("accelerator", "auto") in ("auto", "gpu", "cuda")
+    return not on_cpu(trainer_cfg) and torch.cuda.is_available()
 
 
 def _resolve_auto(value: Any, on_gpu: bool, gpu_value: Any, cpu_value: Any) -> Any:
     return (gpu_value if on_gpu else cpu_value) if value == "auto" else value
 
 
-def check_devices(trainer_cfg: DictConfig) -> None:
-    """Asking for more GPUs than the machine has: say what it has and what to change."""
-    devices = trainer_cfg.get("devices", 1)
-    if trainer_cfg.get("accelerator") not in ("gpu", "cuda") or not isinstance(devices, int) or devices < 0:
-        return
-    available = torch.cuda.device_count()
-    if devices > available:
-        raise ConfigError(f"trainer.devices={devices} GPUs requested but this machine has {available}; "
-                          f"set trainer.devices={available} or use trainer=cpu" if available else
-                          f"trainer.devices={devices} GPUs requested but this machine has no GPU; use trainer=cpu "
-                          "(or trainer=ddp_cpu for several CPU processes)")
+def gpu_precision() -> str:
+    """bf16 where the GPU computes in it natively (Ampere and later), else fp16 with loss scaling."""
+    return "bf16-mixed" if torch.cuda.is_bf16_supported(including_emulation=False) else "16-mixed"
 
 
 def build_trainer(cfg: DictConfig, callbacks: list, logger: Any) -> L.Trainer:
-    """Instantiate ``cfg.trainer``; ``auto`` precision/benchmark mean bf16 + cudnn.benchmark on a GPU, fp32 on CPU."""
-    check_devices(cfg.trainer)
+    """Instantiate ``cfg.trainer``; ``auto`` precision/benchmark mean mixed precision + cudnn.benchmark on a GPU,
+    fp32 on CPU. Checkpoints are written atomically."""
     on_gpu = _on_gpu(cfg.trainer)
+    precision = cfg.trainer.get("precision", "auto")
     overrides = {
-        "precision": _resolve_auto(cfg.trainer.get("precision", "auto"), on_gpu, "bf16-mixed", "32-true"),
+        "precision": (gpu_precision() if on_gpu else "32-true") if precision == "auto" else precision,
         "benchmark": _resolve_auto(cfg.trainer.get("benchmark", "auto"), on_gpu and not cfg.deterministic, True, False),
     }
     return instantiate(cfg.trainer, callbacks=callbacks, logger=logger, deterministic=cfg.deterministic,
-                       default_root_dir=cfg.paths.output_dir, **overrides)
+                       default_root_dir=cfg.paths.output_dir, plugins=[AtomicCheckpointIO()], **overrides)
 
 
 def build_datamodule(dataset_cfg: DictConfig) -> ImageClassificationData:
     return ImageClassificationData(**_plain(dataset_cfg))
 
 
+# ----- which model -----
+def model_kwargs(model_cfg: DictConfig, name: str) -> dict[str, Any]:
+    """The factory arguments of ``model_cfg`` that ``name`` takes; one it lacks is an error unless left at default."""
+    accepted = model_arguments(name)
+    kwargs = {k: v for k, v in _plain(model_cfg).items() if k not in MODEL_KEYS}
+    unknown = {k: v for k, v in kwargs.items() if k not in accepted and v != _declared_default(model_cfg.name, k)}
+    if unknown:
+        raise ConfigError(f"{name} takes no {', '.join(f'model.{k}' for k in unknown)} (it takes "
+                          f"{', '.join(accepted) or 'no arguments'}); drop the override or set model.variant=none")
+    return {k: v for k, v in kwargs.items() if k in accepted}
+
+
+def _declared_default(name: str, arg: str) -> Any:
+    param = model_arguments(name).get(arg)
+    return param.default if param is not None else None
+
+
+def weights_fit(name: str, weights: dict, num_classes: int, in_chans: int, kwargs: dict) -> bool:
+    try:
+        load_pretrained(create_model(name, num_classes=num_classes, in_chans=in_chans, **kwargs), weights)
+        return True
+    except WeightsError:
+        return False
+
+
+def choose_model(cfg: DictConfig, datamodule: ImageClassificationData, spec: FinetuneSpec) -> tuple[str, dict]:
+    """``model.name``, or its small-image sibling (registry field ``small_input_model``) on images of at most
+    ``SMALL_INPUT_PIXELS`` when ``model.variant=auto`` — unless ``finetune.init_from`` holds weights that fit the
+    model as named and not the sibling (ImageNet weights of resnet18, say): the weights win."""
+    name = cfg.model.name
+    sibling = model_info(name).small_input_model
+    small = cfg.model.variant == "auto" and datamodule.native_size <= SMALL_INPUT_PIXELS and sibling is not None
+    if not small:
+        return name, model_kwargs(cfg.model, name)
+    if spec.init_from:
+        weights = load_file(spec.init_from)
+        sizes = dict(num_classes=datamodule.num_classes, in_chans=datamodule.in_chans)
+        kwargs = model_kwargs(cfg.model, name)
+        if not weights_fit(sibling, weights, kwargs=model_kwargs(cfg.model, sibling), **sizes) \
+                and weights_fit(name, weights, kwargs=kwargs, **sizes):
+            print(f"note: {spec.init_from} fits {name}, not its small-image sibling {sibling}: training {name}")
+            return name, kwargs
+    return sibling, model_kwargs(cfg.model, sibling)
+
+
+def input_size(cfg: DictConfig, name: str, datamodule: ImageClassificationData) -> int:
+    """The side images are resized to: ``dataset.image_size``, else the model's own; never below its minimum."""
+    info = model_info(name)
+    size = cfg.dataset.get("image_size") or info.input_size[1]
+    smallest = info.min_input_size[1]
+    if size < smallest:
+        raise ConfigError(f"dataset.image_size={size} is below {name}'s smallest input ({smallest} px); "
+                          f"use dataset.image_size={smallest} or more, or leave it null for {info.input_size[1]}")
+    how = "" if size == datamodule.native_size else f", resized from the dataset's {datamodule.native_size} px"
+    print(f"model: {name} ({info.paper}), input {datamodule.in_chans}x{size}x{size}{how}")
+    return size
+
+
+# ----- run directory -----
+def resume_point(cfg: DictConfig, out_dir: Path) -> str | None:
+    """The checkpoint to resume from: ``ckpt_path`` (which must be a training checkpoint), else with
+    ``auto_resume`` an unfinished run's newest readable checkpoint in ``out_dir``."""
+    if cfg.get("ckpt_path"):
+        load_training_checkpoint(cfg.ckpt_path)
+        return str(cfg.ckpt_path)
+    if not cfg.get("auto_resume"):
+        return None
+    found = checkpoint_to_resume(out_dir, out_dir / LAST_CHECKPOINT)
+    if found is not None:
+        check_same_settings(out_dir, cfg, "an unfinished run")
+        print(f"resuming the unfinished run in {out_dir} from {found.name}")
+    return str(found) if found else None
+
+
+def check_resumes_same_model(ckpt_path: str, name: str) -> None:
+    trained_as = load_training_checkpoint(ckpt_path)["hyper_parameters"]["model"]["name"]
+    if trained_as != name:
+        raise ConfigError(f"{ckpt_path} was trained as {trained_as}, but this run builds {name}; resume it with "
+                          f"model={trained_as} (and its dataset), or start from its weights with "
+                          f"finetune.init_from={ckpt_path} instead of ckpt_path")
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def epochs_done(trainer: L.Trainer, last: Path) -> int:
+    """Completed epochs: the last checkpoint knows even when training ran in spawned processes."""
+    if last.is_file():
+        return int(load_file(last)["epoch"]) + 1
+    return trainer.current_epoch
+
+
 def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
     """Train (or resume with ``ckpt_path``, or fine-tune with ``finetune.init_from``); returns the final metrics."""
+    check_train_settings(cfg)
     out_dir = Path(cfg.paths.output_dir)
-    finished, last = out_dir / "metrics.json", out_dir / LAST_CHECKPOINT
-    ckpt_path = cfg.get("ckpt_path")
+    finished, last = out_dir / FINISHED, out_dir / LAST_CHECKPOINT
     if cfg.get("auto_resume") and finished.is_file():
-        log.info("%s already holds a finished run; skipping it", out_dir)
+        check_same_settings(out_dir, cfg, "a finished run")
+        print(f"{out_dir} already holds this finished run (same settings); not training it again")
         return json.loads(finished.read_text())
-    if cfg.get("auto_resume") and ckpt_path is None and last.is_file():
-        ckpt_path = str(last)
-        log.info("resuming the unfinished run in %s from %s", out_dir, ckpt_path)
-    L.seed_everything(cfg.seed, workers=True)
+    ckpt_path = resume_point(cfg, out_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_flush_denormal(True)  # tiny late-training gradients otherwise slow CPU arithmetic several-fold
-    out_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
 
     datamodule = build_datamodule(cfg.dataset)
-    name = resolve_model_name(cfg.model, datamodule.native_size)
+    spec = FinetuneSpec(**_plain(cfg.finetune))
+    name, kwargs = choose_model(cfg, datamodule, spec)
+    if ckpt_path:
+        check_resumes_same_model(ckpt_path, name)
     info = model_info(name)
-    channels = datamodule.in_chans
     # the model's input size and normalisation (the dataset's own statistics when the channel counts differ)
-    datamodule.set_model_input(cfg.dataset.get("image_size") or info.input_size[1], info.mean, info.std)
+    datamodule.set_model_input(input_size(cfg, name, datamodule), info.mean, info.std)
     on_gpu = _on_gpu(cfg.trainer)
-    spec_cfg = _plain(cfg.get("finetune")) or {}
     module = ZooClassifier(
-        model={"name": name, "num_classes": datamodule.num_classes, "in_chans": channels,
-               "kwargs": _plain(cfg.model.get("kwargs")) or {}},
-        optimizer=_plain(cfg.optimizer), scheduler=_plain(cfg.get("scheduler")), finetune=spec_cfg,
+        model={"name": name, "num_classes": datamodule.num_classes, "in_chans": datamodule.in_chans,
+               "kwargs": kwargs},
+        optimizer=_plain(cfg.optimizer), scheduler=_plain(cfg.get("scheduler")), finetune=_plain(cfg.finetune),
         label_smoothing=cfg.get("label_smoothing", 0.0), compile=cfg.get("compile", False),
         channels_last=_resolve_auto(cfg.get("channels_last", "auto"), on_gpu, True, False),
         class_names=list(datamodule.class_names),
     )
-    spec = module.finetune_spec
-    if spec.init_from:
-        report = load_pretrained(module.net, spec.init_from)
+    frozen_groups_at(module.net, spec, 0)  # misnamed groups fail here, before anything is written
+    if spec.init_from and not ckpt_path:
+        report = load_pretrained(module.net, spec.init_from, allow_partial=spec.allow_partial)
         log.info("init_from %s: loaded %d tensors, re-initialised %s", spec.init_from, len(report.loaded),
                  report.reinitialised or "nothing")
+    save_settings(out_dir, cfg)  # only now: every check above passed
 
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    callbacks.append(RunPlots(str(out_dir)))
-    if spec.strategy != "none":
-        callbacks.append(GradualUnfreezing(spec))
-    callbacks += extra_callbacks or []
+    callbacks += [RunPlots(str(out_dir)), RandomState(), *(extra_callbacks or [])]
     loggers = [instantiate(lg) for lg in (cfg.get("logger") or {}).values() if lg is not None]
+    resume_step = int(load_file(ckpt_path)["global_step"]) if ckpt_path else 0
+    for logger in loggers:
+        if isinstance(logger, RunCSVLogger):
+            logger.resume_step = resume_step
     trainer = build_trainer(cfg, callbacks, loggers or False)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    result = {**metrics, "run_dir": str(out_dir), "model": name, "epochs": trainer.current_epoch,
+    metrics = {k: _finite(float(v)) for k, v in trainer.callback_metrics.items()}
+    result = {**metrics, "run_dir": str(out_dir), "model": name, "epochs": epochs_done(trainer, last),
               "best_model_path": getattr(trainer.checkpoint_callback, "best_model_path", ""),
               "last_model_path": str(last) if last.is_file() else ""}
     if trainer.is_global_zero:
-        finished.write_text(json.dumps(result, indent=2))
-        print(f"\n{name}: val/acc {metrics.get('val/acc', float('nan')):.4f} after {trainer.current_epoch} epochs\n"
+        finished.write_text(json.dumps(result, indent=2, allow_nan=False))
+        print(f"\n{name}: val/acc {metrics.get('val/acc') or float('nan'):.4f} after {result['epochs']} epochs\n"
               f"  run directory: {out_dir}\n  best checkpoint: {result['best_model_path']}\n"
               f"  last checkpoint: {result['last_model_path']}\n"
               f"  plots: {out_dir / 'curves.png'}, {out_dir / 'filters_before.png'}, {out_dir / 'filters_after.png'}")
@@ -141,6 +224,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     matrix on ``cfg.split`` (``test`` by default; ``val`` reproduces the run's own validation)."""
     if cfg.split not in ("test", "val"):
         raise ConfigError(f"split={cfg.split!r}; choose test or val")
+    check_common(cfg)
     ckpt = load_training_checkpoint(cfg.ckpt_path)
     hparams = ckpt["hyper_parameters"]
     module = ZooClassifier(**hparams)

@@ -1,0 +1,53 @@
+"""Optimizers and schedules by name from an allow-list.
+
+Their settings travel inside checkpoints (as the module's hyperparameters), and a file's contents must never become
+code: a ``_target_`` is looked up here instead of being imported, so a checkpoint naming any other callable is
+refused rather than run.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable
+
+import torch
+from torch.optim import lr_scheduler
+
+from . import schedules
+from .errors import ConfigError
+
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    f"torch.optim.{cls.__name__}": cls
+    for cls in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.NAdam)
+}
+SCHEDULERS: dict[str, Callable[..., lr_scheduler.LRScheduler]] = {
+    "zootrain.schedules.warmup_cosine": schedules.warmup_cosine,
+    "zootrain.schedules.one_cycle": schedules.one_cycle,
+    **{f"torch.optim.lr_scheduler.{cls.__name__}": cls
+       for cls in (lr_scheduler.StepLR, lr_scheduler.MultiStepLR, lr_scheduler.CosineAnnealingLR)},
+}
+FUSED_CAPABLE = ("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW")
+
+
+def _lookup(settings: dict[str, Any], table: dict[str, Callable], option: str) -> tuple[Callable, dict[str, Any]]:
+    target = settings.get("_target_")
+    if target not in table:
+        raise ConfigError(f"{option}._target_={target!r} is not an optimizer/schedule this project builds; "
+                          f"choose one of {', '.join(table)}")
+    return table[target], {k: v for k, v in settings.items() if not k.startswith("_")}
+
+
+def build_optimizer(settings: dict[str, Any], param_groups: list[dict], **extra: Any) -> torch.optim.Optimizer:
+    factory, kwargs = _lookup(settings, OPTIMIZERS, "optimizer")
+    return factory(param_groups, **kwargs, **extra)
+
+
+def scheduler_factory(settings: dict[str, Any]) -> Callable[..., lr_scheduler.LRScheduler]:
+    factory, kwargs = _lookup(settings, SCHEDULERS, "scheduler")
+    return partial(factory, **kwargs)
+
+
+def check_settings(optimizer: dict[str, Any], scheduler: dict[str, Any] | None) -> None:
+    """Fail before training starts when the optimizer or schedule is not one of the allowed names."""
+    _lookup(optimizer, OPTIMIZERS, "optimizer")
+    if scheduler:
+        _lookup(scheduler, SCHEDULERS, "scheduler")
