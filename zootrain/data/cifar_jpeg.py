@@ -91,7 +91,7 @@ def _writer_alive(tmp: Path) -> bool:
     """Whether the process whose id is in ``<cache>.<pid>.tmp`` still runs (and so may still be writing it)."""
     try:
         os.kill(int(tmp.name[:-len(TMP_SUFFIX)].rsplit(".", 1)[1]), 0)
-    except (ValueError, IndexError, ProcessLookupError):
+    except (ValueError, IndexError, OverflowError, ProcessLookupError):
         return False
     except PermissionError:  # alive, another user's
         return True
