@@ -16,8 +16,7 @@ from torchvision import datasets as tv_datasets
 from torchvision.transforms.v2 import functional as F
 
 from zootrain import data as zdata
-from zootrain.data import CIFAR10_CLASSES, ZIP_ENV, BatchedLoader, DataConfigError, ImageClassificationData
-from zootrain.data import cifar_jpeg
+from zootrain.data import CIFAR10_CLASSES, ZIP_ENV, BatchedLoader, DataConfigError, ImageClassificationData, cifar_jpeg
 from zootrain.data.augment import random_crop, random_hflip
 
 

@@ -58,7 +58,7 @@ def test_corrupt_image_is_skipped_with_a_warning_naming_it(tmp_path, content):
     dm = ImageClassificationData("imagefolder", root=str(tmp_path / "imgs"), image_size=16, batch_size=13,
                                  num_workers=0, val_fraction=0.0)
     with pytest.warns(UserWarning, match=f"skipping unreadable image {bad}"):
-        x, y = epoch(dm.train_dataloader())
+        x, _ = epoch(dm.train_dataloader())
     assert len(x) == 12 and x.shape[1:] == (3, 16, 16)  # one batch of the 13: the 12 readable images
 
 
@@ -89,7 +89,7 @@ def test_truncated_cache_is_decoded_again_with_a_notice(tmp_path):
 
 def test_a_failed_cache_write_leaves_no_partial_file(tmp_path, monkeypatch):
     def disk_full(obj, path):
-        open(path, "wb").write(b"\0" * 100)
+        path.write_bytes(b"\0" * 100)
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", disk_full)

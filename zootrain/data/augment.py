@@ -20,7 +20,7 @@ class Policy:
 
     crop_padding_divisor: int = 0  # random crop to the native size within a zero border of side // this (0: none)
     hflip: bool = False  # horizontal flip with probability 0.5
-    resized_crop: bool = False  # ImageNet style: random-resized crop to the input size; evaluation resizes + centre-crops
+    resized_crop: bool = False  # ImageNet: random-resized crop to the input size (evaluation: resize + centre crop)
 
     def crop_padding(self, native_size: int) -> int:
         return native_size // self.crop_padding_divisor if self.crop_padding_divisor else 0

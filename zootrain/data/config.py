@@ -1,12 +1,14 @@
 """The dataset settings: defaults and types live here once, for the Python API and for Hydra.
 
-``configs/dataset/<name>.yaml`` starts from a structured config registered below (group ``dataset_schema``) and holds only what differs for its dataset; a key the schema lacks or a value of the wrong type fails
-when Hydra composes the config, naming the key. ``dataset_config`` checks the same for direct callers, plus ranges.
+``configs/dataset/<name>.yaml`` starts from a structured config registered below (group ``dataset_schema``) and
+holds only what differs for its dataset; a value of the wrong type fails when Hydra composes the config, naming the
+key. ``dataset_config`` checks the same for every caller, plus unknown keys (``+dataset.foo=1`` composes), ranges
+and required values.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, List, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
@@ -20,24 +22,24 @@ RENAMED = {"gpu_resident": "dataset.loader=batched (auto: batched for every in-m
 
 @dataclass
 class DatasetConfig:
-    name: str = MISSING                    # a key of zootrain.data.DATASETS: digits, mnist, cifar10, imagefolder ...
-    root: str = "data"                     # where the dataset's files are (Hydra: ${paths.data_dir})
+    name: str = MISSING                   # a key of zootrain.data.DATASETS: digits, mnist, cifar10, imagefolder ...
+    root: str = "data"                    # where the dataset's files are (Hydra: ${paths.data_dir})
     batch_size: int = 128
-    num_workers: Optional[int] = None      # None: 0 for in-memory datasets, min(8, CPUs) for image files
-    val_fraction: float = 0.1              # stratified share of the training images held out for validation
+    num_workers: int | None = None        # None: 0 for in-memory datasets, min(8, CPUs) for image files
+    val_fraction: float = 0.1             # stratified share of the training images held out for validation
     split_seed: int = 0
-    image_size: Optional[int] = None       # None: the model's input size
-    mean: Optional[List[float]] = None     # None: the dataset's statistics (train.py sets the model's)
-    std: Optional[List[float]] = None
-    augment: bool = True                   # the dataset's augmentation policy (zootrain.data.augment.POLICIES)
-    classes: Optional[List[int]] = None    # a subset of class indices, relabelled 0..k-1
-    samples_per_class: Optional[int] = None  # keep only this many training images per class
-    loader: str = "auto"                   # batched | per_image; auto: batched for in-memory datasets
-    cache_dir: Optional[str] = None        # decoded CIFAR-10 JPEGs; None: <root>/.cache or ~/.cache/cnn-zoo
-    zip_path: Optional[str] = None         # CIFAR-10 JPEG zip or folder (dataset=cifar10: $CNN_ZOO_CIFAR10_ZIP)
-    pin_memory: Optional[bool] = None      # None: when training on a GPU
+    image_size: int | None = None         # None: the model's input size
+    mean: list[float] | None = None       # None: the dataset's statistics (train.py sets the model's)
+    std: list[float] | None = None
+    augment: bool = True                  # the dataset's augmentation policy (zootrain.data.augment.POLICIES)
+    classes: list[int] | None = None      # a subset of class indices, relabelled 0..k-1
+    samples_per_class: int | None = None  # keep only this many training images per class
+    loader: str = "auto"                  # batched | per_image; auto: batched for in-memory datasets
+    cache_dir: str | None = None          # decoded CIFAR-10 JPEGs; None: <root>/.cache or ~/.cache/cnn-zoo
+    zip_path: str | None = None           # CIFAR-10 JPEG zip or folder (dataset=cifar10: $CNN_ZOO_CIFAR10_ZIP)
+    pin_memory: bool | None = None        # None: when training on a GPU
     persistent_workers: bool = True
-    download: bool = False                 # let torchvision download MNIST / Fashion-MNIST / CIFAR (needs network)
+    download: bool = False                # let torchvision download MNIST / Fashion-MNIST / CIFAR (needs network)
 
 
 # What configs/dataset/*.yaml start from. A `root: ???` in a YAML would not survive the merge onto a set root

@@ -15,9 +15,10 @@ depend only on (seed, epoch), so a run resumed at epoch k sees the batches an un
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import lightning as L
 import torch

@@ -6,9 +6,9 @@ the JPEG zip has no test images.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
