@@ -2,9 +2,10 @@
 augmentation policy (one table, ``zootrain.data.augment.POLICIES``)."""
 from __future__ import annotations
 
+import lightning as L
 import pytest
 import torch
-from test_data import epoch
+from test_data import _TinyClassifier, epoch
 
 from zootrain.data import ImageClassificationData
 from zootrain.data.augment import BATCHED_POLICIES, POLICIES, build_transform, prepare_batch
@@ -54,3 +55,23 @@ def test_batched_and_per_image_augmentation_agree_in_distribution(policy):
     else:
         assert (batched.mean(0) - one_by_one.mean(0)).abs().max() < 0.05
         assert (batched.std(0) - one_by_one.std(0)).abs().max() < 0.05
+
+
+class _RecordingClassifier(_TinyClassifier):
+    def __init__(self):
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def training_step(self, batch, index):
+        self.seen.append(batch[1].clone())
+        return super().training_step(batch, index)
+
+
+def test_overfit_batches_sees_the_same_batches_every_epoch(tmp_path):
+    """Lightning cannot swap the batched loader's sampler for a sequential one: the datamodule stops shuffling."""
+    model = _RecordingClassifier()
+    trainer = L.Trainer(accelerator="cpu", max_epochs=2, overfit_batches=2, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    trainer.fit(model, datamodule=ImageClassificationData("digits", root=str(tmp_path), batch_size=16))
+    assert len(model.seen) == 4
+    assert torch.equal(torch.cat(model.seen[:2]), torch.cat(model.seen[2:]))

@@ -18,14 +18,15 @@ class BatchedLoader:
     ``train=True``: each epoch a permutation drawn from (seed, epoch) (``EpochSampler``), every rank a disjoint,
     equally long share of it, the trailing partial batch dropped; the augmentation stream is drawn from
     (seed, epoch, rank) too, so epoch k is the same whether or not epochs 0..k-1 ran in this process.
-    ``train=False``: the images in order, each rank every world_size-th image (each image seen once).
+    ``shuffle=False``: the training images in order (Lightning cannot swap this loader's sampler for
+    ``overfit_batches``). ``train=False``: the images in order, each rank every world_size-th image (each seen once).
     """
 
     batch_sampler = None  # Lightning inspects DataLoader-like iterables through ``sampler`` and ``batch_sampler``
 
     def __init__(self, images: Tensor, labels: Tensor, batch_size: int, *, device: torch.device | str = "cpu",
                  train: bool = False, augment: bool = False, policy: str = "none", image_size: int | None = None,
-                 mean=(0.5,), std=(0.5,), seed: int = 0, rank: int = 0, world_size: int = 1):
+                 mean=(0.5,), std=(0.5,), seed: int = 0, rank: int = 0, world_size: int = 1, shuffle: bool = True):
         if augment and policy not in BATCHED_POLICIES:
             raise ValueError(f"policy {policy!r} has no batched version; choose one of {BATCHED_POLICIES}")
         self.images = images.to(device)
@@ -35,7 +36,7 @@ class BatchedLoader:
         self.image_size = image_size or images.shape[-1]
         self.mean, self.std = list(mean), list(std)
         self.seed, self.rank, self.world_size = seed, rank, world_size
-        self.sampler = EpochSampler(len(labels), seed, rank, world_size) if train else \
+        self.sampler = EpochSampler(len(labels), seed, rank, world_size, shuffle=shuffle) if train else \
             UnrepeatedDistributedSampler(range(len(labels)), num_replicas=world_size, rank=rank, shuffle=False)
 
     def __len__(self) -> int:

@@ -191,9 +191,11 @@ class ImageClassificationData(L.LightningDataModule):
         data, cfg, train = self.splits[split], self.config, split == "train"
         device, rank, world = self._distributed()
         if self.batched:
+            overfit = self.trainer is not None and self.trainer.overfit_batches > 0  # the same few batches each epoch
             return BatchedLoader(data.images, data.labels, cfg.batch_size, device=device, train=train,
                                  augment=train and cfg.augment, policy=self.spec.policy, image_size=self.image_size,
-                                 mean=self.mean, std=self.std, seed=self._order_seed(), rank=rank, world_size=world)
+                                 mean=self.mean, std=self.std, seed=self._order_seed(), rank=rank, world_size=world,
+                                 shuffle=not overfit)
         return self._per_image_loader(data, train, device, rank, world)
 
     def _per_image_loader(self, data: Split, train: bool, device: torch.device, rank: int, world: int) -> DataLoader:

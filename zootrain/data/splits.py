@@ -60,10 +60,12 @@ class EpochSampler(DistributedSampler):
     Lightning calls ``set_epoch`` before each epoch (and keeps a ``DistributedSampler`` it is given); outside a
     Trainer each pass moves on to the next epoch. With ``item_seeds`` it yields ``(index, seed)`` pairs, the seed
     drawn from (seed, epoch, index), for augmentation that is the same however many workers decode the images.
+    ``shuffle=False`` keeps the images in order (``overfit_batches``).
     """
 
-    def __init__(self, size: int, seed: int, rank: int = 0, world_size: int = 1, item_seeds: bool = False):
-        super().__init__(range(size), num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True)
+    def __init__(self, size: int, seed: int, rank: int = 0, world_size: int = 1, item_seeds: bool = False,
+                 shuffle: bool = True):
+        super().__init__(range(size), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed, drop_last=True)
         self.item_seeds = item_seeds
 
     def __iter__(self):
