@@ -1,9 +1,10 @@
 """Image-classification data: one LightningDataModule over a table of datasets.
 
 - ``datasets``: the dataset table (``DATASETS``) and the loaders of in-memory datasets; ``cifar_jpeg``: CIFAR-10
-  from a JPEG zip or folder, decoded once and cached; ``folders``: datasets decoded from image files.
+  from a JPEG zip or folder, decoded once and cached; ``folders``: datasets laid out one sub-folder per class.
 - ``augment``: the augmentation-policy table, read by the per-image (torchvision v2) and the batched paths.
-- ``batched``: the batched path for in-memory datasets; ``splits``: stratified splits and the epoch order.
+- ``batched``: the batched path for in-memory datasets; ``per_image``: the per-image DataLoader path;
+  ``splits``: stratified splits and the epoch order.
 - ``config``: the dataset settings (``DatasetConfig``, also Hydra's ``dataset`` schema); ``datamodule``: the
   ``ImageClassificationData`` LightningDataModule.
 """

@@ -15,7 +15,6 @@ depend only on (seed, epoch), so a run resumed at epoch k sees the batches an un
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,32 +23,17 @@ import lightning as L
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
-from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from .augment import build_transform
 from .batched import BatchedLoader
 from .config import DatasetConfig, dataset_config
 from .datasets import DATASETS, LoadRequest
 from .errors import DataConfigError
-from .folders import FileImageDataset, collate_readable, transform_seeded, with_item_seed
+from .per_image import FileImageDataset, TensorImageDataset, collate_readable
 from .splits import EpochSampler, Split, rank_in_class, stratified_split
 
 TEST_ORDER_SEED = 0  # the test split is served in one fixed order, whatever a run's split_seed
-
-
-class TensorImageDataset(Dataset):
-    """uint8 images held in memory, transformed per item."""
-
-    def __init__(self, images: Tensor, labels: Tensor, transform: Callable):
-        self.images, self.labels, self.transform = images, labels, transform
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, key):
-        i, seed = with_item_seed(key)
-        return transform_seeded(self.transform, self.images[i], seed), self.labels[i]
 
 
 class ImageClassificationData(L.LightningDataModule):
