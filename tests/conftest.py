@@ -1,15 +1,19 @@
 """Shared fixtures: compose the real Hydra configs (no command line) with the run directory in tmp_path."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 
-import zootrain  # noqa: F401  (registers the registry-driven config nodes before any compose)
+import zootrain  # noqa: F401  (registers the config schemas and registry-driven nodes before any compose)
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
-
+# The CIFAR-10 JPEG zip beside the repository, passed the way users pass it (dataset=cifar10 reads this variable).
+SHARED_CIFAR10_ZIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-train-jpeg.zip"
+if SHARED_CIFAR10_ZIP.is_file():
+    os.environ.setdefault("CNN_ZOO_CIFAR10_ZIP", str(SHARED_CIFAR10_ZIP))
 
 
 def compose_config(config_name: str, overrides: list[str], output_dir: Path):

@@ -1,5 +1,5 @@
 """The data layer: splits, class subsets, the CIFAR-10 JPEG zip and its cache, clear errors, image folders and the
-GPU-resident path (run here on the CPU)."""
+batched path (run here on the CPU)."""
 from __future__ import annotations
 
 import io
@@ -16,8 +16,8 @@ from torchvision import datasets as tv_datasets
 from torchvision.transforms.v2 import functional as F
 
 from zootrain import data as zdata
-from zootrain.data import CIFAR10_CLASSES, DataConfigError, ImageClassificationData
-from zootrain.gpu_data import DeviceBatchLoader, random_crop, random_hflip
+from zootrain.data import CIFAR10_CLASSES, ZIP_ENV, BatchedLoader, DataConfigError, ImageClassificationData, cifar_jpeg
+from zootrain.data.augment import random_crop, random_hflip
 
 
 def digits(tmp_path, **kwargs) -> ImageClassificationData:
@@ -115,15 +115,8 @@ def write_fake_cifar_zip(path, per_class: int = 3):
                 archive.writestr(f"cifar10/train/{CIFAR10_CLASSES[c]}/{k:04d}.jpg", buffer.getvalue())
 
 
-@pytest.fixture
-def no_shared_zip(tmp_path, monkeypatch):
-    absent = tmp_path / "shared" / "cifar10-train-jpeg.zip"
-    monkeypatch.setattr(zdata, "SHARED_CIFAR10_ZIP", absent)
-    return absent
-
-
 @pytest.mark.parametrize("layout", ["zip_in_root", "zip_path", "folder_in_root"])
-def test_cifar10_jpegs_load_in_canonical_order_and_cache(tmp_path, monkeypatch, no_shared_zip, layout):
+def test_cifar10_jpegs_load_in_canonical_order_and_cache(tmp_path, monkeypatch, layout):
     root = tmp_path / "data"
     root.mkdir()
     archive = tmp_path / "fake.zip" if layout == "zip_path" else root / "cifar10-train-jpeg.zip"
@@ -149,7 +142,7 @@ def test_cifar10_jpegs_load_in_canonical_order_and_cache(tmp_path, monkeypatch, 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again instead of reading the cache")
 
-    monkeypatch.setattr(zdata, "decode_images", no_decoding)
+    monkeypatch.setattr(cifar_jpeg, "decode_images", no_decoding)
     again = ImageClassificationData("cifar10", **args)
     again.setup("fit")
     assert torch.equal(again.splits["val"].images, dm.splits["val"].images)
@@ -169,7 +162,7 @@ class FakeTorchvisionCIFAR10:
         self.data = np.broadcast_to(np.array(self.targets, dtype=np.uint8)[:, None, None, None], (n, 32, 32, 3)).copy()
 
 
-def test_cifar10_prefers_torchvisions_format_which_has_a_test_split(tmp_path, monkeypatch, no_shared_zip):
+def test_cifar10_prefers_torchvisions_format_which_has_a_test_split(tmp_path, monkeypatch):
     monkeypatch.setattr(tv_datasets, "CIFAR10", FakeTorchvisionCIFAR10)
     write_fake_cifar_zip(tmp_path / "cifar10-train-jpeg.zip")  # present, but torchvision's format comes first
     dm = ImageClassificationData("cifar10", root=str(tmp_path), cache_dir=str(tmp_path / "cache"))
@@ -182,15 +175,14 @@ def test_cifar10_prefers_torchvisions_format_which_has_a_test_split(tmp_path, mo
     assert not (tmp_path / "cache").exists()
 
 
-def test_missing_cifar10_says_where_it_looked_and_what_to_do(tmp_path, no_shared_zip):
+def test_missing_cifar10_says_where_it_looked_and_what_to_do(tmp_path):
     root = tmp_path / "empty"
     dm = ImageClassificationData("cifar10", root=str(root))
     with pytest.raises(DataConfigError) as info:
         dm.setup("fit")
     message = str(info.value)
     for expected in [str(root / "cifar-10-batches-py"), str(root / "cifar10" / "train"),
-                     str(root / "cifar10-train-jpeg.zip"), str(no_shared_zip), "dataset.download=true",
-                     "dataset.zip_path="]:
+                     str(root / "cifar10-train-jpeg.zip"), "dataset.download=true", "dataset.zip_path=", ZIP_ENV]:
         assert expected in message
 
 
@@ -207,10 +199,10 @@ def test_offline_download_ends_in_a_clear_error(tmp_path, monkeypatch):
     assert "dataset.download=true" in message
 
 
-def test_gpu_resident_needs_an_in_memory_dataset(tmp_path):
+def test_batched_loader_needs_an_in_memory_dataset(tmp_path):
     (tmp_path / "a").mkdir()
     with pytest.raises(DataConfigError, match="in-memory"):
-        ImageClassificationData("imagefolder", root=str(tmp_path), gpu_resident=True)
+        ImageClassificationData("imagefolder", root=str(tmp_path), loader="batched")
 
 
 # ----- image folders -----
@@ -254,13 +246,13 @@ def test_missing_image_folder_names_the_folder(tmp_path, name):
         ImageClassificationData(name, root=str(tmp_path / "nowhere"))
 
 
-# ----- the GPU-resident path (on the CPU here) -----
-def test_gpu_resident_matches_the_per_image_pipeline(tmp_path):
-    kwargs = dict(image_size=32, batch_size=100)
-    plain = digits(tmp_path, **kwargs)
-    resident = digits(tmp_path, gpu_resident=True, **kwargs)
+# ----- the batched path (on the CPU here) -----
+def test_batched_path_matches_the_per_image_pipeline(tmp_path):
+    kwargs = dict(image_size=32, batch_size=100, augment=True)
+    plain = digits(tmp_path, loader="per_image", **kwargs)
+    resident = digits(tmp_path, **kwargs)  # auto: batched for an in-memory dataset
     loader = resident.val_dataloader()
-    assert isinstance(loader, DeviceBatchLoader) and len(loader) == len(plain.val_dataloader())
+    assert isinstance(loader, BatchedLoader) and len(loader) == len(plain.val_dataloader())
     # evaluation: no randomness, so the very same numbers
     torch.testing.assert_close(epoch(loader)[0], epoch(plain.val_dataloader())[0], atol=1e-5, rtol=0)
     # training: both augment; same shapes, dtypes and statistics, different from the unaugmented images
@@ -268,7 +260,7 @@ def test_gpu_resident_matches_the_per_image_pipeline(tmp_path):
     x_res, y_res = epoch(resident.train_dataloader())
     assert x_res.shape == x_plain.shape and x_res.dtype == x_plain.dtype and y_res.dtype == y_plain.dtype
     assert abs(float(x_res.mean() - x_plain.mean())) < 0.03 and abs(float(x_res.std() - x_plain.std())) < 0.03
-    unaugmented = digits(tmp_path, gpu_resident=True, augment=False, **kwargs).train_dataloader()
+    unaugmented = digits(tmp_path, **{**kwargs, "augment": False}).train_dataloader()
     assert not torch.equal(x_res, epoch(unaugmented)[0])
 
 
@@ -293,8 +285,8 @@ def test_device_batch_loader_shards_ranks_disjointly():
     n = 101
     images, labels = torch.zeros(n, 1, 4, 4, dtype=torch.uint8), torch.arange(n)
 
-    def loader(rank: int, train: bool) -> DeviceBatchLoader:
-        return DeviceBatchLoader(images, labels, 8, train=train, seed=3, rank=rank, world_size=2)
+    def loader(rank: int, train: bool) -> BatchedLoader:
+        return BatchedLoader(images, labels, 8, train=train, seed=3, rank=rank, world_size=2)
 
     train = [loader(r, True) for r in (0, 1)]
     assert len(train[0]) == len(train[1]) == 50 // 8
@@ -324,12 +316,12 @@ class _TinyClassifier(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def test_lightning_trains_from_the_device_loader(tmp_path):
-    dm = digits(tmp_path, gpu_resident=True, batch_size=32)
+def test_lightning_trains_from_the_batched_loader(tmp_path):
+    dm = digits(tmp_path, batch_size=32)
     trainer = L.Trainer(accelerator="cpu", max_epochs=2, limit_train_batches=3, limit_val_batches=2, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(_TinyClassifier(), datamodule=dm)
     loader = trainer.train_dataloader
-    assert isinstance(loader, DeviceBatchLoader) and loader.images.device.type == "cpu"
+    assert isinstance(loader, BatchedLoader) and loader.images.device.type == "cpu"
     assert loader.sampler.epoch == 2  # Lightning set each epoch; the last pass advanced it
     assert trainer.global_step == 6

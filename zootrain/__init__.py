@@ -1,6 +1,6 @@
 """Training layer: Lightning + Hydra on top of `zoo` (zoo never imports this package)."""
 
-from . import resolvers  # noqa: F401,E402  (OmegaConf resolvers the configs use)
+from . import data, resolvers  # noqa: F401,E402  (the dataset schema; OmegaConf resolvers the configs use)
 from .config_store import register_configs  # noqa: E402
 
 register_configs()  # the registry-driven config nodes, before any config is composed
