@@ -111,3 +111,10 @@ def test_a_traceback_is_shown_when_asked_for(tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / "train.py"), "seed=abc", f"paths.log_dir={tmp_path}"],
                           cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "HYDRA_FULL_ERROR": "1"})
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "ConfigError" in proc.stderr
+
+
+def test_every_fault_row_names_an_existing_test():
+    references = re.findall(r"`(tests/test_\w+\.py)::(test_\w+)`", TABLE.read_text())
+    assert len(references) >= 10
+    for file, name in references:
+        assert re.search(rf"^def {name}\(", (REPO / file).read_text(), re.M), f"{file}::{name}"

@@ -14,7 +14,6 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
-from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.weights import WeightsError
@@ -25,7 +24,7 @@ from .errors import ConfigError
 CONFIG_FILE = "config.yaml"
 # settings that may change between a run and its restart without changing what it computes
 RESTART_SAFE_KEYS = ("ckpt_path", "auto_resume", "paths", "trainer.max_epochs", "trainer.enable_model_summary",
-                     "trainer.devices", "callbacks.progress_bar", "sweep_name")
+                     "trainer.devices", "callbacks", "logger", "sweep_name")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -140,23 +139,19 @@ def save_settings(out_dir: Path, cfg: DictConfig) -> None:
     OmegaConf.save(cfg, out_dir / CONFIG_FILE, resolve=True)
 
 
-def readable_checkpoint(candidates: list[Path]) -> Path | None:
-    """The first of ``candidates`` that loads as a training checkpoint; each one skipped is reported in a line."""
-    for path in candidates:
+def checkpoint_to_resume(out_dir: Path, last: Path) -> Path | None:
+    """An unfinished run's restart point: ``last.ckpt``, else the newest other readable checkpoint beside it
+    (a disk that filled up while saving may have left ``last.ckpt`` truncated), said in a one-line notice."""
+    others = sorted((p for p in last.parent.glob("*.ckpt") if p != last), key=lambda p: p.stat().st_mtime,
+                    reverse=True)
+    unreadable = []
+    for path in ([last] if last.is_file() else []) + others:
         try:
             load_training_checkpoint(path)
-            return path
-        except WeightsError as err:
-            rank_zero_info(f"notice: skipping unreadable checkpoint {path} ({str(err).split(':')[0]})")
+        except WeightsError:
+            unreadable.append(path.name)
+            continue
+        if unreadable:
+            print(f"notice: {', '.join(unreadable)} in {out_dir} cannot be read; resuming from {path.name} instead")
+        return path
     return None
-
-
-def checkpoint_to_resume(out_dir: Path, last: Path) -> Path | None:
-    """An unfinished run's restart point: ``last.ckpt``, else the newest other readable checkpoint beside it."""
-    folder = last.parent
-    others = sorted((p for p in folder.glob("*.ckpt") if p != last), key=lambda p: p.stat().st_mtime, reverse=True)
-    candidates = ([last] if last.is_file() else []) + others
-    found = readable_checkpoint(candidates)
-    if found is not None and found != last:
-        rank_zero_info(f"notice: resuming {out_dir} from {found.name} instead of the unreadable {last.name}")
-    return found

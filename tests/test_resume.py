@@ -1,0 +1,136 @@
+"""Stopping and restarting runs: exact resume after kill -9, run data kept, checkpoints written atomically, run
+directories never shared or mixed. The rows F1-F7 of docs/reliability.md."""
+from __future__ import annotations
+
+import csv
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from zootrain.cli import run_reporting_user_errors
+from zootrain.errors import ConfigError
+from zootrain.run import train
+
+REPO = Path(__file__).resolve().parent.parent
+QUICK = ["trainer.limit_train_batches=6", "trainer.limit_val_batches=2", "trainer.num_sanity_val_steps=0"]
+
+
+def _train_cli(run_dir: Path, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "tests"), "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    return subprocess.run([sys.executable, str(REPO / "train.py"), f"hydra.run.dir={run_dir}", "deterministic=true",
+                           "trainer.max_epochs=4", "trainer.accelerator=cpu", "callbacks.progress_bar.refresh_rate=0",
+                           "trainer.enable_model_summary=false", *QUICK, *args],
+                          cwd=run_dir.parent, capture_output=True, text=True, env=env)
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(tmp_path_factory):
+    """An uninterrupted run, and the same run killed with SIGKILL in epoch 2 and started again."""
+    root = tmp_path_factory.mktemp("resume")
+    whole = _train_cli(root / "whole")
+    killed = _train_cli(root / "killed", "+callbacks.kill._target_=fault_injection.KillAt",
+                        "+callbacks.kill.epoch=2", "+callbacks.kill.batch=3")
+    resumed = _train_cli(root / "killed")
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    return root, resumed
+
+
+def _weights(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+def test_killed_run_resumes_to_identical_weights(killed_and_resumed):
+    root, resumed = killed_and_resumed
+    assert "resuming the unfinished run" in resumed.stdout
+    whole, again = _weights(root / "whole"), _weights(root / "killed")
+    assert whole.keys() == again.keys()
+    assert all(torch.equal(whole[k], again[k]) for k in whole)
+    assert json.loads((root / "killed" / "metrics.json").read_text())["epochs"] == 4
+
+
+def test_resume_keeps_earlier_metrics_rows(killed_and_resumed):
+    root, _ = killed_and_resumed
+
+    def val_rows(run_dir):
+        with (run_dir / "metrics.csv").open() as file:
+            return [(row["epoch"], row["val/acc"]) for row in csv.DictReader(file) if row.get("val/acc")]
+
+    assert val_rows(root / "killed") == val_rows(root / "whole")
+    assert [epoch for epoch, _ in val_rows(root / "whole")] == ["0", "1", "2", "3"]
+
+
+def _finished_run(make_cfg, run: str = "run", *overrides: str) -> dict:
+    return train(make_cfg(*QUICK, "trainer.max_epochs=2", *overrides, run=run))
+
+
+def _snapshot(run_dir: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+def test_refused_resume_leaves_the_run_directory_untouched(make_cfg):
+    result = _finished_run(make_cfg)
+    run_dir = Path(result["run_dir"])
+    (run_dir / "metrics.json").unlink()  # an unfinished run: it would be resumed
+    before = _snapshot(run_dir)
+    with pytest.raises(ConfigError, match=r"unfinished run with other settings \(model.name: lenet5 -> resnet18"):
+        train(make_cfg(*QUICK, "trainer.max_epochs=3", "model=resnet18"))
+    assert _snapshot(run_dir) == before
+
+
+def test_failed_checkpoint_write_keeps_the_previous_one(make_cfg, monkeypatch):
+    result = _finished_run(make_cfg)
+    run_dir = Path(result["run_dir"])
+    (run_dir / "metrics.json").unlink()
+    last = run_dir / "checkpoints" / "last.ckpt"
+    previous = last.read_bytes()
+
+    def disk_full(obj, path, *args, **kwargs):
+        Path(path).write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(SystemExit) as stopped:
+        run_reporting_user_errors(train, make_cfg(*QUICK, "trainer.max_epochs=3"))
+    assert "No space left on device" in str(stopped.value.code) and "\n" not in str(stopped.value.code)
+    assert last.read_bytes() == previous
+    assert not list(run_dir.rglob("*.tmp"))
+
+
+def test_truncated_last_checkpoint_falls_back_to_a_readable_one(make_cfg, capsys):
+    result = _finished_run(make_cfg)
+    run_dir = Path(result["run_dir"])
+    (run_dir / "metrics.json").unlink()
+    last = run_dir / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])
+    resumed = train(make_cfg(*QUICK, "trainer.max_epochs=3"))
+    assert resumed["epochs"] == 3
+    assert "last.ckpt in" in (out := capsys.readouterr().out) and "cannot be read; resuming from best-epoch" in out
+
+
+def test_runs_started_together_get_their_own_directories(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = [sys.executable, str(REPO / "train.py"), f"paths.log_dir={tmp_path}", "trainer.max_epochs=1",
+            "trainer.accelerator=cpu", "callbacks.progress_bar.refresh_rate=0", *QUICK]
+    procs = [subprocess.Popen([*args, f"seed={seed}"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    assert all(p.wait() == 0 for p in procs), [p.stderr.read()[-1000:] for p in procs]
+    run_dirs = sorted((tmp_path / "train" / "runs").iterdir())
+    assert len(run_dirs) == 2
+    seeds = sorted(OmegaConf.load(d / "config.yaml").seed for d in run_dirs)
+    assert seeds == [1, 2]
+
+
+def test_finished_run_is_not_trained_again(make_cfg, capsys):
+    first = _finished_run(make_cfg)
+    again = train(make_cfg(*QUICK, "trainer.max_epochs=2"))
+    assert again == json.loads(json.dumps(first))
+    assert "already holds this finished run" in capsys.readouterr().out
