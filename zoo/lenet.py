@@ -20,6 +20,8 @@ Deviations from the paper:
 """
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -107,6 +109,20 @@ class ConnectionTableConv(nn.Module):
         return [len(inputs) * self.kernel_size**2 for inputs in self.table]
 
 
+def _init_uniform_by_fan_in(layer: nn.Module, fan_in: int | list[int]) -> None:
+    """Weights and biases ~ U(+-2.4/F_i) (Appendix A); a list gives each output map its own fan-in (C3)."""
+    if isinstance(fan_in, int):
+        bound = INIT_RANGE / fan_in
+        nn.init.uniform_(layer.weight, -bound, bound)
+        nn.init.uniform_(layer.bias, -bound, bound)
+        return
+    with torch.no_grad():
+        bounds = torch.tensor([INIT_RANGE / f for f in fan_in])
+        per_connection = bounds.repeat_interleave(torch.tensor([len(i) for i in layer.table]))
+        layer.weight.uniform_(-1, 1).mul_(per_connection.view(-1, 1, 1))
+        layer.bias.uniform_(-1, 1).mul_(bounds)
+
+
 class LeNet5(ZooModel):
     first_conv_path = "c1"
     classifier_path = "output"
@@ -126,32 +142,20 @@ class LeNet5(ZooModel):
         self._init_weights()
 
     # ----- init -----
-    def _init_layer(self, layer: nn.Module, fan_in: int | list[int]) -> None:
-        """Classic: weights and biases ~ U(+-2.4/F_i) (per output map when fan-ins differ); modern: Kaiming."""
-        if not self.classic:
-            if isinstance(layer, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
-                nn.init.zeros_(layer.bias)
-            return
-        if isinstance(fan_in, int):
-            bound = INIT_RANGE / fan_in
-            nn.init.uniform_(layer.weight, -bound, bound)
-            nn.init.uniform_(layer.bias, -bound, bound)
-            return
-        with torch.no_grad():  # ConnectionTableConv: each output map has its own fan-in
-            bounds = torch.tensor([INIT_RANGE / f for f in fan_in])
-            per_connection = bounds.repeat_interleave(torch.tensor([len(i) for i in layer.table]))
-            layer.weight.uniform_(-1, 1).mul_(per_connection.view(-1, 1, 1))
-            layer.bias.uniform_(-1, 1).mul_(bounds)
-
     def _init_weights(self) -> None:
-        c3_fan_in = self.c3.fan_ins() if self.classic else 6 * 25
-        for layer, fan_in in ((self.c1, 25 * self.in_chans), (self.s2, 4), (self.c3, c3_fan_in),
+        if not self.classic:  # the shared path: Kaiming-uniform convolutions, linear layers by init_classifier
+            self.init_torchvision_style(partial(nn.init.kaiming_uniform_, nonlinearity="relu"))
+            return
+        for layer, fan_in in ((self.c1, 25 * self.in_chans), (self.s2, 4), (self.c3, self.c3.fan_ins()),
                               (self.s4, 4), (self.c5, 16 * 25), (self.f6, 120), (self.output, 84)):
-            self._init_layer(layer, fan_in)
+            _init_uniform_by_fan_in(layer, fan_in)
 
     def init_classifier(self, layer: nn.Linear) -> None:
-        self._init_layer(layer, layer.in_features)
+        if self.classic:
+            _init_uniform_by_fan_in(layer, layer.in_features)
+        else:
+            nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
+            nn.init.zeros_(layer.bias)
 
     # ----- forward -----
     def check_input(self, x: Tensor) -> None:

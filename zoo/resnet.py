@@ -15,6 +15,8 @@ CIFAR variants (``*_cifar``): a 3x3 stride-1 stem and no max pool, for 32x32 inp
 """
 from __future__ import annotations
 
+from functools import partial
+
 import torch.nn as nn
 from torch import Tensor
 
@@ -121,16 +123,14 @@ class ResNet(ZooModel):
         return nn.Sequential(*blocks), out_ch
 
     def _init_weights(self, zero_init_residual: bool) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        self.init_torchvision_style(partial(nn.init.kaiming_normal_, mode="fan_out", nonlinearity="relu"))
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, (BasicBlock, Bottleneck)):
                     nn.init.zeros_(m.last_bn().weight)
+
+    def init_classifier(self, layer: nn.Linear) -> None:
+        """PyTorch's default init, which a new ``nn.Linear`` already has (as in torchvision): nothing to redo."""
 
     def forward_features(self, x: Tensor) -> Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
