@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from torchvision_reference import (assert_state_dict_layout_equals_torchvision,
-                                   assert_torchvision_weights_give_identical_outputs)
+from model_checks import (assert_state_dict_layout_equals_torchvision,
+                          assert_torchvision_weights_give_identical_outputs, stage_output_shapes)
 from zoo import count_parameters, create_model
 from zoo.resnet import RESNET_DEPTHS, BasicBlock
 from zoo.resnet_cifar import CIFAR_RESNET_BLOCKS, ZeroPadShortcut
@@ -52,18 +52,8 @@ def test_cifar_depth_is_6n_plus_2_weighted_layers(depth, n):
 
 def test_cifar_layer_table_at_32x32():
     """Section 4.2: output map size 32x32, 16x16, 8x8 with 16, 32, 64 filters, then GAP and a 10-way FC."""
-    model = create_model("resnet20").eval()
-    shapes = {}
-
-    def record(group):
-        def hook(module, args, out):
-            shapes[group] = tuple(out.shape[1:])
-        return hook
-
-    for group, paths in model.group_layout():
-        model.get_submodule(paths[-1]).register_forward_hook(record(group))
-    with torch.no_grad():
-        model(torch.randn(1, 3, 32, 32))
+    model = create_model("resnet20")
+    shapes = stage_output_shapes(model, 32)
     assert shapes == {"stem": (16, 32, 32), "stage1": (16, 32, 32), "stage2": (32, 16, 16),
                       "stage3": (64, 8, 8), "head": (10,)}
     assert model.info.input_size == (3, 32, 32) and model.info.num_classes == 10 and "cifar" in model.info.tags

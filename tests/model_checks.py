@@ -1,4 +1,5 @@
-"""Checks that a zoo model is torchvision's architecture: same state_dict layout, same outputs from the same weights."""
+"""Checks shared by the per-family tests: the paper's layer table, and torchvision equivalence (same state_dict
+layout, same outputs from the same weights)."""
 from __future__ import annotations
 
 import torch
@@ -35,3 +36,21 @@ def assert_torchvision_weights_give_identical_outputs(name: str) -> None:
     print(f"{name}: max |output| {expected.abs().max().item():.3g}, max abs diff {diff:.3g}")
     assert expected.abs().max() > 1e-2
     torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6)
+
+
+def stage_output_shapes(model: nn.Module, size: int) -> dict[str, tuple[int, ...]]:
+    """{group: output shape without the batch dimension} of each group's last module, for one eval-mode image."""
+    shapes = {}
+
+    def record(group):
+        def hook(module, args, out):
+            shapes[group] = tuple(out.shape[1:])
+        return hook
+
+    handles = [model.get_submodule(paths[-1]).register_forward_hook(record(group))
+               for group, paths in model.group_layout()]
+    with torch.no_grad():
+        model.eval()(torch.randn(1, model.in_chans, size, size))
+    for handle in handles:
+        handle.remove()
+    return shapes
