@@ -24,7 +24,7 @@ Deviations from the paper:
 - Global average pooling is adaptive, so inputs other than 32x32 (at least 8x8) run too.
 - ``resnet1202`` zero-initialises the last BN scale of every block (``zero_init_residual=True``, Goyal et al.
   2017) by default: with fresh batch-norm statistics (the identity in eval mode) each of its 600 residual
-  additions doubles the variance and a new network's eval-mode output overflows float32 to NaN.
+  additions roughly doubles the variance and a new network's eval-mode output overflows float32 to NaN.
   ``zero_init_residual=False`` gives the paper's init; the other depths default to it and accept the option.
 """
 from functools import partial
