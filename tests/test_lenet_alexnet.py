@@ -4,10 +4,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from zoo import count_parameters, create_model, model_info
 from zoo.alexnet import CONFIGS, AlexNet
-from zoo.lenet import ConnectionTableConv, Squash, Subsampling, squash
+from zoo.lenet import (DIGIT_BITMAPS, ConnectionTableConv, EuclideanRBF, Squash, Subsampling, rbf_map_loss,
+                       squash)
 
 # Table I of LeCun et al. 1998 as printed: row = S2 map, column = C3 map, X = connected.
 PAPER_TABLE_I = (
@@ -123,6 +125,65 @@ def test_lenet5_modern_shares_the_builder_with_relu_max_pool_and_full_c3():
     assert count_parameters(modern) == 61_706
     with torch.no_grad():
         assert modern.eval()(torch.randn(3, 1, 32, 32)).shape == (3, 10)
+
+
+def test_rbf_output_is_the_papers_euclidean_units_with_fixed_bitmaps():
+    model = create_model("lenet5", output="rbf")
+    assert count_parameters(model) == 60_000  # the paper's trainable total: the 840 prototype values are fixed
+    prototypes = model.state_dict()["output.prototypes"]
+    assert prototypes.shape == (10, 7 * 12) and set(prototypes.unique().tolist()) == {-1.0, 1.0}
+    assert all(len(bitmap) == 12 and all(len(row) == 7 for row in bitmap) for bitmap in DIGIT_BITMAPS)
+    assert len(set(map(tuple, prototypes.tolist()))) == 10
+    torch.manual_seed(0)
+    x = torch.randn(3, 1, 32, 32)
+    f6 = model.forward_head(model.forward_features(x), pre_logits=True)
+    expected = -torch.stack([((f6 - w) ** 2).sum(1) for w in prototypes], dim=1)  # -y_i = -sum_j (x_j - w_ij)^2
+    torch.testing.assert_close(model(x), expected)
+    on_prototypes = model.output(prototypes)
+    assert torch.equal(on_prototypes.argmax(1), torch.arange(10)) and not on_prototypes.diagonal().any()
+
+
+def test_rbf_map_loss_is_equation_9():
+    torch.manual_seed(0)
+    scores, target = -torch.rand(4, 10) * 50, torch.tensor([0, 3, 9, 3])
+    y = -scores
+    by_hand = (y[torch.arange(4), target] + torch.log(torch.exp(torch.tensor(-2.0)) + torch.exp(-y).sum(1))).mean()
+    torch.testing.assert_close(rbf_map_loss(scores, target, j=2.0), by_hand)
+    # a rubbish class far away leaves cross-entropy on the negative distances
+    torch.testing.assert_close(rbf_map_loss(scores, target, j=1e4), F.cross_entropy(scores, target))
+
+
+@pytest.mark.parametrize("loss", [rbf_map_loss, F.cross_entropy])
+def test_rbf_lenet5_trains_with_the_papers_loss_or_cross_entropy(loss):
+    torch.manual_seed(0)
+    model = create_model("lenet5", output="rbf")
+    target = torch.arange(20) % 10
+    x = torch.randn(10, 1, 32, 32)[target] + 0.1 * torch.randn(20, 1, 32, 32)  # one noisy pattern per class
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(10):
+        optimizer.zero_grad()
+        value = loss(model(x), target)
+        value.backward()
+        assert all(p.grad is not None and p.grad.any() for p in model.parameters())
+        optimizer.step()
+        losses.append(value.item())
+    assert losses[-1] < losses[0]
+    assert torch.equal(model.output.prototypes, create_model("lenet5", output="rbf").output.prototypes)  # fixed
+
+
+def test_rbf_output_serves_the_ten_digits_only():
+    model = create_model("lenet5", output="rbf")
+    model.reset_classifier(0)
+    assert model(torch.randn(2, 1, 32, 32)).shape == (2, 84)
+    model.reset_classifier(10)
+    assert isinstance(model.get_classifier(), EuclideanRBF) and model.get_classifier().out_features == 10
+    with pytest.raises(ValueError, match="prototypes for the 10 digits only.*num_classes=5.*output='linear'"):
+        model.reset_classifier(5)
+    with pytest.raises(ValueError, match="num_classes=3"):
+        create_model("lenet5", num_classes=3, output="rbf")
+    with pytest.raises(ValueError, match="output must be one of .*'linear', 'rbf'.*got 'softmax'"):
+        create_model("lenet5", output="softmax")
 
 
 # ----------------------------------------------------------------------------- AlexNet

@@ -32,7 +32,11 @@ def _heavy_models() -> set[str]:
     representative = {}
     for name in big:
         representative.setdefault(model_info(name).paper, name)
-    return set(big) - set(representative.values())
+    return set(big) - set(representative.values()) | DEEP_SMALL_INPUT_MODELS
+
+
+# CIFAR-sized but 15M+ parameters in hundreds of layers: torch.export / compile take 15-60 s each
+DEEP_SMALL_INPUT_MODELS = {"resnet1202", "densenet_bc250_cifar", "densenet_bc190_cifar"}
 
 
 HEAVY = _heavy_models()

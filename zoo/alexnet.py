@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, replace
+from functools import partial
 
 import torch.nn as nn
 from torch import Tensor
@@ -43,6 +44,7 @@ LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K = 5, 1e-4, 0.75, 2.0  # paper's n, alpha, b
 POOL_KERNEL, POOL_STRIDE = 3, 2  # overlapping pooling (Section 3.4)
 DROPOUT = 0.5
 INIT_STD = 0.01
+HIDDEN_FC_BIAS_INIT = 1.0  # fc6, fc7 (Section 5); fc8's bias starts at 0
 
 
 @dataclass(frozen=True)
@@ -126,12 +128,13 @@ class AlexNet(ZooModel):
         self._init_weights(config)
 
     def _init_weights(self, config: AlexNetConfig) -> None:
+        """Weights ~ N(0, 0.01) on the shared path (biases 0), then the paper's bias constants of 1."""
+        self.init_torchvision_style(partial(nn.init.normal_, mean=0.0, std=INIT_STD))
         convs = [m for m in self.features if isinstance(m, nn.Conv2d)]
-        layers = [(conv, spec.bias_init) for conv, spec in zip(convs, config.convs)]
-        layers += [(self.fc.fc6, 1.0), (self.fc.fc7, 1.0), (self.fc8, 0.0)]
-        for layer, bias in layers:
-            nn.init.normal_(layer.weight, 0.0, INIT_STD)
-            nn.init.constant_(layer.bias, bias)
+        for layer, spec in zip(convs, config.convs):
+            nn.init.constant_(layer.bias, spec.bias_init)
+        for layer in (self.fc.fc6, self.fc.fc7):
+            nn.init.constant_(layer.bias, HIDDEN_FC_BIAS_INIT)
 
     def init_classifier(self, layer: nn.Linear) -> None:
         nn.init.normal_(layer.weight, 0.0, INIT_STD)

@@ -10,10 +10,14 @@ Deviations from the paper, all shared with torchvision's reference implementatio
 - Bottleneck blocks stride in the 3x3 convolution ("ResNet v1.5"); the paper strides in the first 1x1.
 - Global average pooling is adaptive, so any input at or above the minimum size works.
 - ``zero_init_residual=True`` (off by default) zeroes each residual branch's last BN scale (Goyal et al. 2017).
-CIFAR variants (``*_cifar``): a 3x3 stride-1 stem and no max pool, for 32x32 inputs (not the paper's
-6n+2 CIFAR nets; those keep 16/32/64 channels).
+Small-image variants (``resnet18_cifar`` ... ``resnet152_cifar``, not from the paper): these ImageNet ResNets
+(64-512 filters; ``resnet18_cifar`` has 11.2M parameters) with a 3x3 stride-1 stem and no max pool, for 32x32
+inputs. They are NOT the paper's CIFAR-10 networks: those are ``resnet20`` ... ``resnet1202`` in
+``zoo.resnet_cifar`` (6n+2 layers, 16/32/64 filters, 0.27M-19.4M parameters).
 """
 from __future__ import annotations
+
+from functools import partial
 
 import torch.nn as nn
 from torch import Tensor
@@ -121,16 +125,14 @@ class ResNet(ZooModel):
         return nn.Sequential(*blocks), out_ch
 
     def _init_weights(self, zero_init_residual: bool) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        self.init_torchvision_style(partial(nn.init.kaiming_normal_, mode="fan_out", nonlinearity="relu"))
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, (BasicBlock, Bottleneck)):
                     nn.init.zeros_(m.last_bn().weight)
+
+    def init_classifier(self, layer: nn.Linear) -> None:
+        """PyTorch's default init, which a new ``nn.Linear`` already has (as in torchvision): nothing to redo."""
 
     def forward_features(self, x: Tensor) -> Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -151,7 +153,8 @@ def _register(depth: int, cifar: bool) -> None:
         return ResNet(depth, num_classes, in_chans, cifar_stem=cifar, zero_init_residual=zero_init_residual)
 
     factory.__name__ = factory.__qualname__ = name
-    factory.__doc__ = f"ResNet-{depth}{' with a CIFAR (3x3, no max pool) stem' if cifar else ''}. {PAPER}."
+    small_stem = " (ImageNet widths) with a small-image 3x3 stem and no max pool; not the paper's CIFAR net"
+    factory.__doc__ = f"ResNet-{depth}{small_stem if cifar else ''}. {PAPER}."
     if cifar:
         register_model(ResNet, paper=PAPER, input_size=(3, 32, 32), min_input_size=(3, 8, 8),
                        mean=CIFAR10_MEAN, std=CIFAR10_STD, num_classes=10, tags=("cifar",))(factory)

@@ -11,9 +11,10 @@ Module names follow torchvision (``features.N``, ``avgpool``, ``classifier.0/3/6
 torchvision ``state_dict`` loads with ``strict=True`` and no key map.
 
 Deviations from the paper:
-- Init follows torchvision (He et al. 2015 normal, fan_out, for convolutions; N(0, 0.01) and zero bias for the
-  linear layers; BN scale 1, shift 0). The paper initialises A from N(0, 0.01) and the deeper nets from a
-  trained A; pretraining one net to start another is impractical here.
+- Init follows torchvision (He et al. 2015 normal, fan_out, for convolutions; normal with standard deviation
+  0.01 and zero bias for the linear layers; BN scale 1, shift 0). The paper (Section 3.1) initialises A from a
+  normal distribution with zero mean and variance 10^-2, i.e. standard deviation 0.1, with zero biases, and the
+  deeper nets from a trained A; pretraining one net to start another is impractical here.
 - An adaptive average pool to 7x7 before fc6 (identity at 224x224) lets any input of at least 32x32 run
   (the paper instead converts the fc layers to convolutions at test time, Section 3.2).
 - ``*_bn`` variants add BatchNorm after every convolution (Ioffe & Szegedy 2015); the paper predates BN.

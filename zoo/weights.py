@@ -86,8 +86,13 @@ def _head_keys(model: ZooModel) -> set[str]:
 
 
 def adapt_first_conv(weight: Tensor, in_chans: int) -> Tensor:
-    """Fit a first-layer kernel to another number of input channels, keeping the response to a grey image:
-    RGB -> 1 sums the colour kernels; otherwise channels are repeated cyclically and rescaled."""
+    """Fit a first-layer kernel to another number of input channels.
+
+    To 1 channel the source kernels are summed; otherwise the source channels are repeated cyclically and scaled
+    by source/target channel count. The response to a grey image (every channel equal) is kept exactly when the
+    target count is 1 or a multiple of the source count (RGB -> 6, 9, ...); for other counts (RGB -> 2, 4, 5)
+    the cyclic repeat gives some source channels more weight than others, so it is kept only approximately.
+    """
     if in_chans == 1:
         return weight.sum(dim=1, keepdim=True)
     repeats = -(-in_chans // weight.shape[1])
