@@ -7,7 +7,9 @@ import torch.nn as nn
 import torchvision
 
 from zoo import ClassifierOutput, count_parameters, create_model
-from zoo.inception import GOOGLENET_BLOCKS, AtLeast, GoogLeNet, InceptionV3
+from zoo.googlenet import GOOGLENET_BLOCKS, GoogLeNet
+from zoo.inception_blocks import AtLeast
+from zoo.inception_v3 import InceptionV3
 
 # Table 1 "output size" depth column of each inception module.
 GOOGLENET_DEPTHS = {"inception3a": 256, "inception3b": 480, "inception4a": 512, "inception4b": 512,
