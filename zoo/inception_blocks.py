@@ -17,7 +17,7 @@ removes the auxiliary heads for good (a feature extractor has no classes to supe
 Forward passes iterate the children in registration order and look names up in lists and dicts, so they
 script with TorchScript, trace, export and compile without Python branching on tensor shapes.
 """
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -70,9 +70,9 @@ def conv_nx1(out_ch: int, n: int) -> ConvSpec:
     return ConvSpec(out_ch, (n, 1), padding=(n // 2, 0))
 
 
-def repeat(prefix: str, count: int, spec: LayerSpec) -> List[Tuple[str, LayerSpec]]:
-    """``count`` layers of the same spec named ``<prefix>1 .. <prefix><count>``."""
-    return [(f"{prefix}{i + 1}", spec) for i in range(count)]
+def repeat(prefix: str, suffixes: Iterable[object], spec: LayerSpec) -> List[Tuple[str, LayerSpec]]:
+    """Layers of the same spec named ``<prefix><suffix>`` for each suffix."""
+    return [(f"{prefix}{suffix}", spec) for suffix in suffixes]
 
 
 class BasicConv2d(nn.Module):
