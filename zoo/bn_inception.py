@@ -29,7 +29,7 @@ from functools import partial
 
 import torch.nn as nn
 
-from .inception_blocks import BasicConv2d, Block, Branch, ConvSpec, InceptionNet
+from .inception_blocks import BasicConv2d, Block, Branch, ConvSpec, Group, InceptionNet
 from .registry import register_model
 
 PAPER = ("Ioffe & Szegedy, Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate "
@@ -64,7 +64,7 @@ def bn_inception_block(n1x1: int, n3x3red: int, n3x3: int, ndblred: int, ndbl: i
     return ((Branch("branch1x1", (ConvSpec(n1x1, 1),)),) if n1x1 else ()) + branches
 
 
-def bn_inception_layers():
+def bn_inception_layers() -> tuple[Group, ...]:
     blocks = {name: bn_inception_block(*row) for name, row in BN_INCEPTION_BLOCKS.items()}
     return (
         ("stem", (

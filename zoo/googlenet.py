@@ -35,7 +35,8 @@ from functools import partial
 
 import torch.nn as nn
 
-from .inception_blocks import AtLeast, AuxHead, BasicConv2d, Block, Branch, ConvFactory, ConvSpec, InceptionNet
+from .inception_blocks import (AtLeast, AuxHead, BasicConv2d, Block, Branch, ConvFactory, ConvSpec, Group,
+                               InceptionNet)
 from .registry import CIFAR10_MEAN, CIFAR10_STD, register_model
 
 PAPER = "Szegedy et al., Going Deeper with Convolutions, CVPR 2015, arXiv:1409.4842"
@@ -76,7 +77,7 @@ GOOGLENET_STEMS = {
 }
 
 
-def googlenet_layers(stem: str):
+def googlenet_layers(stem: str) -> tuple[Group, ...]:
     blocks = {name: googlenet_block(*row) for name, row in GOOGLENET_BLOCKS.items()}
     return (
         ("stem", GOOGLENET_STEMS[stem]),

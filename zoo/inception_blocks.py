@@ -17,7 +17,8 @@ removes the auxiliary heads for good (a feature extractor has no classes to supe
 Forward passes iterate the children in registration order and look names up in lists and dicts, so they
 script with TorchScript, trace, export and compile without Python branching on tensor shapes.
 """
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple, Union
 
 import torch
 import torch.nn as nn
@@ -32,21 +33,21 @@ INCEPTION_STD = (0.5, 0.5, 0.5)
 
 class ConvSpec(NamedTuple):
     out_ch: int
-    kernel: Union[int, Tuple[int, int]]
+    kernel: int | tuple[int, int]
     stride: int = 1
-    padding: Union[int, Tuple[int, int]] = 0
+    padding: int | tuple[int, int] = 0
 
 
-Stage = Union[ConvSpec, Tuple[ConvSpec, ...]]  # a tuple of specs runs in parallel; outputs are concatenated
+Stage = Union[ConvSpec, tuple[ConvSpec, ...]]  # a tuple of specs runs in parallel; outputs are concatenated
 
 
 class Branch(NamedTuple):
     name: str
-    convs: Tuple[Stage, ...] = ()
-    pool: Optional[Callable[[], nn.Module]] = None  # factory of a pooling layer applied before the convs
+    convs: tuple[Stage, ...] = ()
+    pool: Callable[[], nn.Module] | None = None  # factory of a pooling layer applied before the convs
 
 
-Block = Tuple[Branch, ...]
+Block = tuple[Branch, ...]
 
 
 class Residual(NamedTuple):
@@ -59,7 +60,7 @@ class Residual(NamedTuple):
 
 # A network layer: a conv, an inception block, a residual block, or a factory of a parameter-free module.
 LayerSpec = Union[ConvSpec, Block, Residual, Callable[[], nn.Module]]
-Group = Tuple[str, Sequence[Tuple[str, LayerSpec]]]  # (group name, (layer name, spec) ...)
+Group = tuple[str, Sequence[tuple[str, LayerSpec]]]  # (group name, (layer name, spec) ...)
 
 
 def conv_1xn(out_ch: int, n: int) -> ConvSpec:
@@ -70,7 +71,7 @@ def conv_nx1(out_ch: int, n: int) -> ConvSpec:
     return ConvSpec(out_ch, (n, 1), padding=(n // 2, 0))
 
 
-def repeat(prefix: str, suffixes: Iterable[object], spec: LayerSpec) -> List[Tuple[str, LayerSpec]]:
+def repeat(prefix: str, suffixes: Iterable[object], spec: LayerSpec) -> list[tuple[str, LayerSpec]]:
     """Layers of the same spec named ``<prefix><suffix>`` for each suffix."""
     return [(f"{prefix}{suffix}", spec) for suffix in suffixes]
 
@@ -108,8 +109,8 @@ class AtLeast(nn.Module):
 class InceptionBlock(nn.Module):
     """Parallel branches concatenated along channels; pools and branch convs are direct children (flat names)."""
 
-    branch_starts: List[str]  # the first child of each branch
-    split_members: Dict[str, bool]  # convs of a split stage -> whether it is the stage's last one
+    branch_starts: list[str]  # the first child of each branch
+    split_members: dict[str, bool]  # convs of a split stage -> whether it is the stage's last one
 
     def __init__(self, in_ch: int, branches: Block, conv: ConvFactory):
         super().__init__()
@@ -132,8 +133,8 @@ class InceptionBlock(nn.Module):
             self.out_channels += ch
 
     def forward(self, x: Tensor) -> Tensor:
-        outs: List[Tensor] = []  # starts with a placeholder: every branch start pushes the previous branch's output
-        parts: List[Tensor] = []
+        outs: list[Tensor] = []  # starts with a placeholder: every branch start pushes the previous branch's output
+        parts: list[Tensor] = []
         y = x
         for name, layer in self.named_children():
             if name in self.branch_starts:
@@ -166,7 +167,7 @@ class ResidualInceptionBlock(nn.Module):
         return self.relu(x + self.scale * self.project(self.branches(x)))
 
 
-def build_layer(in_ch: int, spec: LayerSpec, conv: ConvFactory) -> Tuple[nn.Module, int]:
+def build_layer(in_ch: int, spec: LayerSpec, conv: ConvFactory) -> tuple[nn.Module, int]:
     """The module of one table row and its output channels."""
     if isinstance(spec, ConvSpec):
         return conv(in_ch, spec), spec.out_ch
@@ -193,16 +194,16 @@ class InceptionNet(ZooModel):
     auxiliary head reads the output of its tap layer. Subclasses pass their table and initialise the weights."""
 
     classifier_path = "fc"
-    layer_names: List[str]
-    aux_taps: Dict[str, str]  # auxiliary head name -> the layer it reads
-    tapped: List[str]
+    layer_names: list[str]
+    aux_taps: dict[str, str]  # auxiliary head name -> the layer it reads
+    tapped: list[str]
 
     def __init__(self, num_classes: int, in_chans: int, groups: Sequence[Group], conv: ConvFactory,
                  aux_heads: Sequence[AuxHead] = (), dropout: float = 0.0):
         super().__init__()
         self.num_classes, self.in_chans = num_classes, in_chans
-        channels: Dict[str, int] = {}
-        self._groups: List[Tuple[str, List[str]]] = []
+        channels: dict[str, int] = {}
+        self._groups: list[tuple[str, list[str]]] = []
         self.layer_names = []
         ch = in_chans
         for group, layers in groups:
@@ -221,9 +222,9 @@ class InceptionNet(ZooModel):
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(ch, num_classes)
 
-    def _run(self, x: Tensor, with_aux: bool) -> Tuple[Tensor, List[Tensor]]:
-        taps: Dict[str, Tensor] = {}
-        aux: List[Tensor] = []
+    def _run(self, x: Tensor, with_aux: bool) -> tuple[Tensor, list[Tensor]]:
+        taps: dict[str, Tensor] = {}
+        aux: list[Tensor] = []
         for name, module in self.named_children():
             if name in self.layer_names:
                 x = module(x)
@@ -240,7 +241,7 @@ class InceptionNet(ZooModel):
         x = self.avgpool(x).flatten(1)
         return x if pre_logits else self.fc(self.dropout(x))
 
-    def forward(self, x: Tensor) -> Union[Tensor, ClassifierOutput]:
+    def forward(self, x: Tensor) -> Tensor | ClassifierOutput:
         self.check_input(x)
         x, aux = self._run(x, with_aux=self.training)
         logits = self.forward_head(x)
@@ -264,7 +265,7 @@ class InceptionNet(ZooModel):
         if num_classes == 0:
             self.aux_taps, self.tapped, self.aux_weights = {}, [], ()
 
-    def group_layout(self) -> List[Tuple[str, List[str]]]:
+    def group_layout(self) -> list[tuple[str, list[str]]]:
         return self._groups + [("head", ["fc", *self.aux_taps])]
 
 

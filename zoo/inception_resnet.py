@@ -14,8 +14,8 @@ Reduction-B (Figure 12), 5 Inception-ResNet-C (Figure 13). Grid at 299: 35x35x25
 22,756,328 parameters at 1000 classes. No widely used ImageNet implementation exists (facenet's is a face
 embedding net); the count is derived from the figures, block by block, in tests/test_inception_family.py, and
 equals facenet-pytorch's ``InceptionResnetV1`` (23,482,624) less its sixth C block (1,600,768) and its 512-wide
-embedding layers (918,528), plus a 1792 -> 1000 linear layer (1,793,000); facenet's sixth C block (linear, unscaled) is not built, the
-paper has five.
+embedding layers (918,528), plus a 1792 -> 1000 linear layer (1,793,000). Facenet's sixth C block (linear,
+unscaled) is not built: the paper has five.
 
 ``inception_resnet_v2`` is the authors' released TF-slim model, whose count timm's ``inception_resnet_v2``
 reproduces: 55,843,464 parameters at 1000 classes. Grid at 299: 35x35x320, 17x17x1088, 8x8x1536 (after a final
@@ -34,17 +34,18 @@ Deviations and choices:
   1088 and 2080 instead of 384, 1154 and 2048; 10, 20 and 10 A/B/C blocks instead of 5, 10 and 5; the last C
   block unscaled (scale 1) and without ReLU; a 1x1 convolution to 1536 channels before the average pool.
 """
+from collections.abc import Sequence
 from functools import partial
 
 import torch.nn as nn
 
-from .inception_blocks import (INCEPTION_MEAN, INCEPTION_STD, Branch, ConvSpec, InceptionNet, Residual, conv_1xn,
-                               conv_nx1, repeat)
+from .inception_blocks import (INCEPTION_MEAN, INCEPTION_STD, Block, Branch, ConvSpec, Group, InceptionNet,
+                               Residual, conv_1xn, conv_nx1, repeat)
 from .inception_v4 import PAPER, avg_3s1, max_3s2, reduction_a, tf_conv
 from .registry import register_model
 
 
-def resnet_a(b1: int, b2: int, b3: tuple[int, int, int]) -> tuple[Branch, ...]:
+def resnet_a(b1: int, b2: int, b3: tuple[int, int, int]) -> Block:
     """Figures 10 and 16: 1x1 | 1x1 -> 3x3 | 1x1 -> 3x3 -> 3x3 (35x35)."""
     return (
         Branch("branch1x1", (ConvSpec(b1, 1),)),
@@ -53,7 +54,7 @@ def resnet_a(b1: int, b2: int, b3: tuple[int, int, int]) -> tuple[Branch, ...]:
     )
 
 
-def resnet_b(b1: int, b2: tuple[int, int, int]) -> tuple[Branch, ...]:
+def resnet_b(b1: int, b2: tuple[int, int, int]) -> Block:
     """Figures 11 and 17: 1x1 | 1x1 -> 1x7 -> 7x1 (17x17)."""
     return (
         Branch("branch1x1", (ConvSpec(b1, 1),)),
@@ -61,7 +62,7 @@ def resnet_b(b1: int, b2: tuple[int, int, int]) -> tuple[Branch, ...]:
     )
 
 
-def resnet_c(b1: int, b2: tuple[int, int, int]) -> tuple[Branch, ...]:
+def resnet_c(b1: int, b2: tuple[int, int, int]) -> Block:
     """Figures 13 and 19: 1x1 | 1x1 -> 1x3 -> 3x1 (8x8)."""
     return (
         Branch("branch1x1", (ConvSpec(b1, 1),)),
@@ -69,7 +70,7 @@ def resnet_c(b1: int, b2: tuple[int, int, int]) -> tuple[Branch, ...]:
     )
 
 
-def reduction_b(b1: int, b2: int, b3: tuple[int, int]) -> tuple[Branch, ...]:
+def reduction_b(b1: int, b2: int, b3: tuple[int, int]) -> Block:
     """Figures 12 and 18, 17x17 -> 8x8: three 1x1 (256) -> stride-2 3x3 branches and a max pool."""
     return (
         Branch("branch3x3a", (ConvSpec(256, 1), ConvSpec(b1, 3, 2))),
@@ -120,7 +121,7 @@ INCEPTION_RESNET_V2_LAYERS = (
 class InceptionResNet(InceptionNet):
     first_conv_path = "Conv2d_1a_3x3.conv"
 
-    def __init__(self, layers, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.2):
+    def __init__(self, layers: Sequence[Group], num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.2):
         super().__init__(num_classes, in_chans, layers, tf_conv, dropout=dropout)
         self.init_torchvision_style(nn.init.xavier_uniform_)
 

@@ -36,8 +36,8 @@ from functools import partial
 
 import torch.nn as nn
 
-from .inception_blocks import (AtLeast, AuxHead, BasicConv2d, Block, Branch, ConvFactory, ConvSpec, InceptionNet,
-                               conv_1xn, conv_nx1, trunc_normal_2sigma)
+from .inception_blocks import (AtLeast, AuxHead, BasicConv2d, Block, Branch, ConvFactory, ConvSpec,
+                               InceptionNet, conv_1xn, conv_nx1, trunc_normal_2sigma)
 from .registry import register_model
 
 PAPER = "Szegedy et al., Rethinking the Inception Architecture for Computer Vision, CVPR 2016, arXiv:1512.00567"

@@ -26,8 +26,8 @@ from functools import partial
 
 import torch.nn as nn
 
-from .inception_blocks import (INCEPTION_MEAN, INCEPTION_STD, BasicConv2d, Block, Branch, ConvSpec, InceptionNet,
-                               conv_1xn, conv_nx1, repeat)
+from .inception_blocks import (INCEPTION_MEAN, INCEPTION_STD, BasicConv2d, Block, Branch, ConvSpec,
+                               InceptionNet, conv_1xn, conv_nx1, repeat)
 from .registry import register_model
 
 PAPER = ("Szegedy et al., Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning, "
@@ -70,7 +70,7 @@ INCEPTION_C = (  # Figure 6, 8x8: the last stage of each 3x3 branch is split int
 )
 
 
-def reduction_a(k: int, l: int, m: int, n: int) -> Block:  # noqa: E741  (the paper's names)
+def reduction_a(k: int, l: int, m: int, n: int) -> Block:
     """Figure 7, 35x35 -> 17x17; Table 1 gives k, l, m, n per network."""
     return (
         Branch("branch3x3", (ConvSpec(n, 3, 2),)),
