@@ -45,6 +45,12 @@ def test_bn_inception_follows_figure_5():
     assert model.aux_weights == () and model.info.input_size == (3, 224, 224)
 
 
+def test_bn_inception_runs_where_its_stride_2_modules_see_odd_grids():
+    model = create_model("bn_inception", num_classes=3).eval()
+    with torch.no_grad():  # 40 -> 20 -> 10 -> 5 into 3c: a round-up 3x3/2 max pool would give 2, the convs 3
+        assert model.forward_features(torch.randn(1, 3, 40, 40)).shape == (1, 1024, 2, 2)
+
+
 def test_bn_inception_parameter_count():
     assert _param_count("bn_inception") == 11_285_224
 
@@ -123,3 +129,14 @@ def test_inception_v4_and_resnet_name_their_deviations():
     for figure in ("1152", "1154", "320", "1088", "2080", "1536"):  # the released widths against the figures
         assert figure in resnet
     assert "stem" in resnet and "without ReLU" in resnet
+
+
+@pytest.mark.parametrize("name", ["bn_inception", "inception_v4", "inception_resnet_v1", "inception_resnet_v2"])
+def test_minimum_input_is_the_true_minimum(name):
+    model = create_model(name, num_classes=3).eval()
+    _, h, w = model_info(name).min_input_size
+    model.info = None  # no size check: the layers themselves decide
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, h, w)).shape == (1, 3)
+        with pytest.raises(RuntimeError):
+            model(torch.randn(1, 3, h - 1, w - 1))
