@@ -140,3 +140,22 @@ def test_minimum_input_is_the_true_minimum(name):
         assert model(torch.randn(1, 3, h, w)).shape == (1, 3)
         with pytest.raises(RuntimeError):
             model(torch.randn(1, 3, h - 1, w - 1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["inception_v4", "inception_resnet_v2"])
+def test_timm_state_dict_loads_by_position_with_identical_outputs(name):
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    reference = timm.create_model(name).eval()
+    for m in reference.modules():  # fresh BN is the identity in eval mode; give it non-trivial statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    model = create_model(name).eval()
+    ours, theirs = model.state_dict(), reference.state_dict()
+    assert [v.shape for v in ours.values()] == [v.shape for v in theirs.values()]
+    model.load_state_dict(dict(zip(ours, theirs.values())))
+    x = torch.randn(2, 3, 299, 299)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x), rtol=0, atol=1e-5)

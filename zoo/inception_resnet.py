@@ -18,8 +18,9 @@ embedding layers (918,528), plus a 1792 -> 1000 linear layer (1,793,000). Facene
 unscaled) is not built: the paper has five.
 
 ``inception_resnet_v2`` is the authors' released TF-slim model, whose count timm's ``inception_resnet_v2``
-reproduces: 55,843,464 parameters at 1000 classes. Grid at 299: 35x35x320, 17x17x1088, 8x8x1536 (after a final
-1x1 convolution to 1536 on the 8x8x2080 map).
+reproduces: 55,843,464 parameters at 1000 classes, in timm's order and shapes (its ``state_dict`` values load by
+position and give identical outputs; tested where timm is installed). Grid at 299: 35x35x320, 17x17x1088,
+8x8x1536 (after a final 1x1 convolution to 1536 on the 8x8x2080 map).
 
 Deviations and choices:
 - Both: batch norm (eps 0.001) between every convolution and its ReLU, bias-free convolutions; no batch norm
