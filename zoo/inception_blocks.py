@@ -93,6 +93,12 @@ class BasicConv2d(nn.Module):
 ConvFactory = Callable[[int, ConvSpec], nn.Module]
 
 
+@torch.fx.wrap  # a leaf for torch.fx: its size arithmetic needs concrete shapes
+def at_least(x: Tensor, size: int) -> Tensor:
+    h, w = x.shape[-2], x.shape[-1]
+    return F.adaptive_avg_pool2d(x, (max(h, size), max(w, size)))
+
+
 class AtLeast(nn.Module):
     """Identity on maps of at least ``size`` x ``size``; smaller maps are repeated up to that size (adaptive average
     pooling onto a finer grid copies pixels), so the fixed-size auxiliary heads also run on small inputs."""
@@ -102,8 +108,7 @@ class AtLeast(nn.Module):
         self.size = size
 
     def forward(self, x: Tensor) -> Tensor:
-        h, w = x.shape[-2], x.shape[-1]
-        return F.adaptive_avg_pool2d(x, (max(h, self.size), max(w, self.size)))
+        return at_least(x, self.size)
 
 
 class InceptionBlock(nn.Module):
