@@ -52,13 +52,23 @@ def test_bn_inception_runs_where_its_stride_2_modules_see_odd_grids():
 
 
 def test_bn_inception_parameter_count():
-    assert _param_count("bn_inception") == 11_285_224
+    assert _param_count("bn_inception") == 11_278_528
+    with torch.device("meta"):
+        full_stem = create_model("bn_inception", separable_stem=False)
+    assert count_parameters(full_stem) == 11_285_224 == 11_278_528 - (3 * 8 * 49 + 24 * 64) + 3 * 64 * 49
+
+
+def test_bn_inception_first_convolution_is_separable_with_depth_multiplier_8():
+    with torch.device("meta"):
+        model = create_model("bn_inception")
+    assert model.conv1.conv.weight.shape == (24, 1, 7, 7) and model.conv1.conv.groups == 3  # depthwise
+    assert model.conv1.pointwise.weight.shape == (64, 24, 1, 1)
 
 
 def test_bn_inception_names_its_deviations():
     deviations = _deviations("bn_inception")
     assert "608" in deviations and "1056" in deviations  # the table's depth column vs its filter counts
-    assert "ceil_mode" in deviations and "dropout" in deviations.lower()
+    assert "ceil_mode" in deviations and "dropout" in deviations.lower() and "separable_stem" in deviations
 
 
 # ----- Inception-v4 and Inception-ResNet (Szegedy et al. 2017) -----

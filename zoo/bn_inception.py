@@ -3,20 +3,25 @@
 Ioffe & Szegedy, "Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift",
 ICML 2015 (arXiv:1502.03167), Appendix, Figure 5.
 
-``bn_inception``: GoogLeNet reshaped as the paper's Figure 5 table (``BN_INCEPTION_BLOCKS``), read by the builder
-in ``zoo.inception_blocks``: every 5x5 convolution replaced by two 3x3 ("double 3x3", up to 128 filters in the
-paper's words, 256 in the table), average pooling in most modules, and two stride-2 modules (3c, 4e) that reduce
-the grid with a stride-2 3x3 branch, a stride-2 double-3x3 branch and a max pool passed through without a
-projection. Batch normalisation directly before every ReLU, no local response normalisation, no auxiliary
-classifiers. Output grid at 224x224: 112 (conv1), 56, 28 (stem), 14 (after 3c), 7 (after 4e), 1024 features.
-11,285,224 parameters at 1000 classes (10,260,224 without the final layer).
+``bn_inception``: GoogLeNet changed as the paper's Figure 5 table (``BN_INCEPTION_BLOCKS``), read by the builder
+in ``zoo.inception_blocks``: a depthwise-separable first convolution (depth multiplier 8), every 5x5 convolution
+replaced by two 3x3 ("double 3x3"), three 28x28 modules, average or max pooling inside the modules as the table
+says, and no pooling layers between modules: the stride-2 modules 3c and 4e reduce the grid with a stride-2 3x3
+branch, a stride-2 double-3x3 branch and a max pool passed through without a projection. Batch normalisation
+directly before every ReLU, no local response normalisation, no auxiliary classifiers. Output grid at 224x224:
+112 (conv1), 56, 28 (stem), 14 (after 3c), 7 (after 4e), 1024 features.
+11,278,528 parameters at 1000 classes (10,253,528 without the final layer); with ``separable_stem=False``
+11,285,224.
 
 Deviations and choices (the paper leaves these open or we adapt them):
-- The table's filter counts give 4c and 4d 608 output channels (160+160+160+128 and 96+192+192+128), so 4e
-  outputs 192+256+608 = 1056; we follow the filter counts (as does the Caffe model ported to PyTorch by
-  pretrainedmodels), not the table's 576 / 1024 depth entries for those rows.
-- Convolutions have no bias (batch norm follows each; the Caffe port keeps redundant biases, +10,016 parameters).
-  Batch norm eps 1e-5, PyTorch's default (the paper's epsilon is unspecified).
+- The table's output-size column does not follow its own filter counts: 4c and 4d concatenate 608 channels
+  (160+160+160+128, 96+192+192+128), so 4e outputs 192+256+608 = 1056, where the table says 576 and 1024; and
+  for 3c and 4e it gives the grid of the module's input (28, 14), not of its output (14, 7). We follow the filter
+  counts, as does the Caffe model ported to PyTorch by pretrainedmodels.
+- Convolutions have no bias (batch norm follows each). The Caffe port has a full 7x7 first convolution
+  (``separable_stem=False``) and redundant conv biases (+10,016 parameters). Batch norm eps 1e-5, PyTorch's
+  default (the paper does not give one). The separable first convolution is TensorFlow's ``separable_conv2d``:
+  depthwise 7x7/2 (3 x 8 filters), 1x1 to 64, then batch norm and ReLU.
 - Stem max pools round up (``ceil_mode=True``, as GoogLeNet and the Caffe model) to give 56 and 28 at 224. The
   stride-2 modules' max pool pads by 1 like their stride-2 convolutions, so every branch has the same grid at
   every input size; the Caffe model's round-up pool gives the same sizes at 224, its windows one pixel over.
@@ -29,7 +34,7 @@ from functools import partial
 
 import torch.nn as nn
 
-from .inception_blocks import BasicConv2d, Block, Branch, ConvSpec, Group, InceptionNet
+from .inception_blocks import BasicConv2d, Block, Branch, ConvSpec, Group, InceptionNet, SeparableConvSpec
 from .registry import register_model
 
 PAPER = ("Ioffe & Szegedy, Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate "
@@ -64,11 +69,12 @@ def bn_inception_block(n1x1: int, n3x3red: int, n3x3: int, ndblred: int, ndbl: i
     return ((Branch("branch1x1", (ConvSpec(n1x1, 1),)),) if n1x1 else ()) + branches
 
 
-def bn_inception_layers() -> tuple[Group, ...]:
+def bn_inception_layers(separable_stem: bool) -> tuple[Group, ...]:
     blocks = {name: bn_inception_block(*row) for name, row in BN_INCEPTION_BLOCKS.items()}
+    conv1 = SeparableConvSpec(64, 7, 2, 3, depth_multiplier=8) if separable_stem else ConvSpec(64, 7, 2, 3)
     return (
         ("stem", (
-            ("conv1", ConvSpec(64, 7, 2, 3)), ("maxpool1", _max_3s2_ceil),
+            ("conv1", conv1), ("maxpool1", _max_3s2_ceil),
             ("conv2_reduce", ConvSpec(64, 1)), ("conv2", ConvSpec(192, 3, 1, 1)), ("maxpool2", _max_3s2_ceil),
         )),
         ("stage1", [(f"inception3{c}", blocks[f"inception3{c}"]) for c in "abc"]),
@@ -80,13 +86,15 @@ def bn_inception_layers() -> tuple[Group, ...]:
 class BNInception(InceptionNet):
     first_conv_path = "conv1.conv"
 
-    def __init__(self, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.0):
-        super().__init__(num_classes, in_chans, bn_inception_layers(), partial(BasicConv2d, batch_norm=True),
-                         dropout=dropout)
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.0, separable_stem: bool = True):
+        super().__init__(num_classes, in_chans, bn_inception_layers(separable_stem),
+                         partial(BasicConv2d, batch_norm=True), dropout=dropout)
         self.init_torchvision_style(partial(nn.init.kaiming_normal_, mode="fan_out", nonlinearity="relu"))
 
 
 @register_model(BNInception, paper=PAPER, input_size=(3, 224, 224), min_input_size=(3, 7, 7))
-def bn_inception(num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.0) -> BNInception:
-    """BN-Inception as in the paper's Figure 5 table: double 3x3 branches, batch norm, no LRN or auxiliary heads."""
-    return BNInception(num_classes, in_chans, dropout)
+def bn_inception(num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.0,
+                 separable_stem: bool = True) -> BNInception:
+    """BN-Inception as in the paper's Figure 5 table: separable first conv, double 3x3 branches, batch norm, no LRN
+    or auxiliary heads; ``separable_stem=False`` gives a full 7x7 first conv (the Caffe model's)."""
+    return BNInception(num_classes, in_chans, dropout, separable_stem)

@@ -1,8 +1,9 @@
 """Building blocks of the Inception family: layer specs, conv-BN-ReLU, inception modules, and the one builder.
 
 A network is a table of named layers in groups; ``InceptionNet`` builds it. A layer spec is a conv
-(``ConvSpec``), an inception block (a tuple of ``Branch``), a residual inception block (``Residual``), or a
-factory of a parameter-free module (pool, LRN). A branch is an optional pooling layer followed by conv stages;
+(``ConvSpec``, or ``SeparableConvSpec`` for a depthwise-separable one), an inception block (a tuple of
+``Branch``), a residual inception block (``Residual``), or a factory of a parameter-free module (pool, LRN).
+A branch is an optional pooling layer followed by conv stages;
 a stage is one ``ConvSpec`` or a tuple of them run on the same input and concatenated (a "split" stage, as
 Inception v3's expanded filter banks). Branch convs are named ``<branch>`` (one conv) or ``<branch>_1, _2, ...``
 (``_2a``/``_2b`` for a split), which reproduces torchvision's ``Inception3`` state-dict keys; a branch's pooling
@@ -38,6 +39,16 @@ class ConvSpec(NamedTuple):
     padding: int | tuple[int, int] = 0
 
 
+class SeparableConvSpec(NamedTuple):
+    """A depthwise conv with ``depth_multiplier`` filters per input channel, then a 1x1 conv to ``out_ch``."""
+
+    out_ch: int
+    kernel: int
+    stride: int
+    padding: int
+    depth_multiplier: int
+
+
 Stage = Union[ConvSpec, tuple[ConvSpec, ...]]  # a tuple of specs runs in parallel; outputs are concatenated
 
 
@@ -59,7 +70,7 @@ class Residual(NamedTuple):
 
 
 # A network layer: a conv, an inception block, a residual block, or a factory of a parameter-free module.
-LayerSpec = Union[ConvSpec, Block, Residual, Callable[[], nn.Module]]
+LayerSpec = Union[ConvSpec, SeparableConvSpec, Block, Residual, Callable[[], nn.Module]]
 Group = tuple[str, Sequence[tuple[str, LayerSpec]]]  # (group name, (layer name, spec) ...)
 
 
@@ -91,6 +102,21 @@ class BasicConv2d(nn.Module):
 
 
 ConvFactory = Callable[[int, ConvSpec], nn.Module]
+
+
+class SeparableConv2d(nn.Module):
+    """Depthwise conv -> 1x1 conv -> batch norm -> ReLU (TensorFlow's ``separable_conv2d``); no biases."""
+
+    def __init__(self, in_ch: int, spec: SeparableConvSpec):
+        super().__init__()
+        depth = in_ch * spec.depth_multiplier
+        self.conv = nn.Conv2d(in_ch, depth, spec.kernel, spec.stride, spec.padding, groups=in_ch, bias=False)
+        self.pointwise = nn.Conv2d(depth, spec.out_ch, 1, bias=False)
+        self.bn = nn.BatchNorm2d(spec.out_ch)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.relu(self.bn(self.pointwise(self.conv(x))))
 
 
 @torch.fx.wrap  # a leaf for torch.fx: its size arithmetic needs concrete shapes
@@ -176,6 +202,8 @@ def build_layer(in_ch: int, spec: LayerSpec, conv: ConvFactory) -> tuple[nn.Modu
     """The module of one table row and its output channels."""
     if isinstance(spec, ConvSpec):
         return conv(in_ch, spec), spec.out_ch
+    if isinstance(spec, SeparableConvSpec):
+        return SeparableConv2d(in_ch, spec), spec.out_ch
     if isinstance(spec, Residual):
         block = ResidualInceptionBlock(in_ch, spec, conv)
     elif isinstance(spec, tuple):
