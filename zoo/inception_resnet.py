@@ -1,12 +1,12 @@
 """Inception-ResNet-v1 and Inception-ResNet-v2.
 
 Szegedy, Ioffe, Vanhoucke & Alemi, "Inception-v4, Inception-ResNet and the Impact of Residual Connections on
-Learning", AAAI 2017 (arXiv:1602.07261), Figures 10-22 and Table 1.
+Learning", AAAI 2017 (arXiv:1602.07261), Figures 10-20 and Table 1 (the arXiv version's numbers).
 
 Each residual block (``Residual`` in ``zoo.inception_blocks``) concatenates its branches, projects them back to
 the input width with a linear 1x1 convolution, scales the result and adds it to the input, then applies ReLU
-(Figure 20). The residual scales are the released model's 0.17 (A), 0.10 (B) and 0.20 (C), inside the paper's
-"between 0.1 and 0.3". Both networks end in average pooling, dropout (keep 0.8) and a linear layer (Figure 15).
+(Figures 10 and 20). The residual scales are the released model's 0.17 (A), 0.10 (B) and 0.20 (C), inside the
+paper's "between 0.1 and 0.3". Both networks end in average pooling, dropout (keep 0.8) and a linear layer (Figure 15).
 
 ``inception_resnet_v1`` follows the paper: the stem of Figure 14 (299x299x3 -> 35x35x256), 5 Inception-ResNet-A
 (Figure 10), Reduction-A (Figure 7 with k, l, m, n = 192, 192, 256, 384), 10 Inception-ResNet-B (Figure 11),

@@ -1,7 +1,7 @@
 """Inception-v4.
 
 Szegedy, Ioffe, Vanhoucke & Alemi, "Inception-v4, Inception-ResNet and the Impact of Residual Connections on
-Learning", AAAI 2017 (arXiv:1602.07261), Figures 3-9.
+Learning", AAAI 2017 (arXiv:1602.07261), Figures 3-9; figure and table numbers are the arXiv version's.
 
 ``inception_v4``: the stem of Figure 3 (299x299x3 -> 35x35x384), 4 Inception-A (Figure 4), Reduction-A
 (Figure 7 with k, l, m, n = 192, 224, 256, 384 from Table 1), 7 Inception-B (Figure 5), Reduction-B (Figure 8),
@@ -14,9 +14,9 @@ parameters ours match in order and shape: its ``state_dict`` values load by posi
 
 Deviations and choices (shared with the released TF-slim model and timm, which the count above pins):
 - Batch norm (eps 0.001, TensorFlow's) between every convolution and its ReLU, convolutions without bias; the
-  paper's figures show no batch norm, its text says it is used.
-- The 1x7/7x1 (and 1x3/3x1) convolutions of a branch come in the released code's order, which differs from
-  the figures in places (e.g. Figure 3's 7x1 before 1x7); shapes and counts are the same.
+  figures draw none, the text implies it (only the residual variants leave it off their summations).
+- The 1x7/7x1 (and 1x3/3x1) convolutions of a branch come in the released code's order; shapes and counts do
+  not depend on it.
 - Average pools exclude the zero padding from the mean (TensorFlow's 'SAME' pooling).
 - No auxiliary classifier (the paper's figures have none; TF-slim's optional one on Mixed_6h is not built).
 - Adaptive final average pool, so inputs from 75x75 run (the paper's 8x8 pool needs 299).
