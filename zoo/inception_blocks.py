@@ -19,7 +19,7 @@ Forward passes iterate the children in registration order and look names up in l
 script with TorchScript, trace, export and compile without Python branching on tensor shapes.
 """
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -49,7 +49,7 @@ class SeparableConvSpec(NamedTuple):
     depth_multiplier: int
 
 
-Stage = Union[ConvSpec, tuple[ConvSpec, ...]]  # a tuple of specs runs in parallel; outputs are concatenated
+Stage = ConvSpec | tuple[ConvSpec, ...]  # a tuple of specs runs in parallel; outputs are concatenated
 
 
 class Branch(NamedTuple):
@@ -70,7 +70,7 @@ class Residual(NamedTuple):
 
 
 # A network layer: a conv, an inception block, a residual block, or a factory of a parameter-free module.
-LayerSpec = Union[ConvSpec, SeparableConvSpec, Block, Residual, Callable[[], nn.Module]]
+LayerSpec = ConvSpec | SeparableConvSpec | Block | Residual | Callable[[], nn.Module]
 Group = tuple[str, Sequence[tuple[str, LayerSpec]]]  # (group name, (layer name, spec) ...)
 
 
