@@ -7,7 +7,9 @@ import torch.nn as nn
 import torchvision
 
 from zoo import ClassifierOutput, count_parameters, create_model
-from zoo.inception import GOOGLENET_BLOCKS, AtLeast, GoogLeNet, InceptionV3
+from zoo.googlenet import GOOGLENET_BLOCKS, GoogLeNet
+from zoo.inception_blocks import AtLeast
+from zoo.inception_v3 import InceptionV3
 
 # Table 1 "output size" depth column of each inception module.
 GOOGLENET_DEPTHS = {"inception3a": 256, "inception3b": 480, "inception4a": 512, "inception4b": 512,
@@ -100,11 +102,13 @@ def test_googlenet_minimum_input_is_the_true_minimum():
         model(torch.randn(2, 3, 30, 30))
 
 
-def test_at_least_is_identity_on_big_maps_and_repeats_small_ones():
+@pytest.mark.parametrize("fx", [False, True])
+def test_at_least_is_identity_on_big_maps_and_repeats_small_ones(fx):
+    at_least = torch.fx.symbolic_trace(AtLeast(5)) if fx else AtLeast(5)  # a leaf for torch.fx feature extraction
     x = torch.randn(1, 2, 7, 6)
-    assert torch.equal(AtLeast(5)(x), x)
+    assert torch.equal(at_least(x), x)
     small = torch.randn(1, 2, 1, 1)
-    assert torch.equal(AtLeast(5)(small), small.expand(1, 2, 5, 5))
+    assert torch.equal(at_least(small), small.expand(1, 2, 5, 5))
 
 
 def test_googlenet_cifar():

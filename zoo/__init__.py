@@ -7,8 +7,10 @@ Nothing here imports Lightning or Hydra.
 """
 from .base import ClassifierOutput, ZooModel, count_parameters, split_output
 from .registry import ModelInfo, create_model, list_models, model_info, register_model
-from . import alexnet, densenet, inception, lenet, resnet, vgg  # noqa: F401  (registers the models)
-from . import resnet_cifar  # noqa: F401
+from . import (  # noqa: F401  (registers the models)
+    alexnet, bn_inception, densenet, googlenet, inception_resnet, inception_v3, inception_v4, lenet, resnet,
+    resnet_cifar, vgg,
+)
 
 __all__ = [
     "ClassifierOutput", "ModelInfo", "ZooModel", "count_parameters", "create_model", "list_models",
