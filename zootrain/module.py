@@ -28,13 +28,15 @@ class ZooClassifier(L.LightningModule):
 
     def __init__(self, model: dict, optimizer: dict, scheduler: dict | None = None, finetune: dict | None = None,
                  label_smoothing: float = 0.0, compile: bool = False, channels_last: bool = False,
-                 class_names: list[str] | None = None):
+                 class_names: list[str] | None = None, input_size: int | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.net = create_model(model["name"], num_classes=model["num_classes"], in_chans=model["in_chans"],
                                 **model.get("kwargs", {}))
         self.finetune_spec = FinetuneSpec(**(finetune or {}))
         self.frozen_groups: list[str] = []
+        if input_size:  # lets Lightning's model summary count multiply-adds (its FLOPs column)
+            self.example_input_array = torch.zeros(1, model["in_chans"], input_size, input_size)
         num_classes = model["num_classes"]
         top_k = min(5, num_classes)
         self.metrics = torch.nn.ModuleDict({

@@ -4,6 +4,7 @@ runs' settings in one directory."""
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import random
 from pathlib import Path
@@ -21,6 +22,7 @@ from zoo.weights import WeightsError
 from .checkpoint import load_training_checkpoint
 from .errors import ConfigError
 
+log = logging.getLogger(__name__)
 CONFIG_FILE = "config.yaml"
 # settings that may change between a run and its restart without changing what it computes
 RESTART_SAFE_KEYS = ("ckpt_path", "auto_resume", "paths", "trainer.max_epochs", "trainer.enable_model_summary",
@@ -152,6 +154,6 @@ def checkpoint_to_resume(out_dir: Path, last: Path) -> Path | None:
             unreadable.append(path.name)
             continue
         if unreadable:
-            print(f"notice: {', '.join(unreadable)} in {out_dir} cannot be read; resuming from {path.name} instead")
+            log.info(f"notice: {', '.join(unreadable)} in {out_dir} cannot be read; resuming from {path.name} instead")
         return path
     return None

@@ -106,7 +106,7 @@ def choose_model(cfg: DictConfig, datamodule: ImageClassificationData, spec: Fin
         kwargs = model_kwargs(cfg.model, name)
         if not weights_fit(sibling, weights, kwargs=model_kwargs(cfg.model, sibling), **sizes) \
                 and weights_fit(name, weights, kwargs=kwargs, **sizes):
-            print(f"note: {spec.init_from} fits {name}, not its small-image sibling {sibling}: training {name}")
+            log.info(f"note: {spec.init_from} fits {name}, not its small-image sibling {sibling}: training {name}")
             return name, kwargs
     return sibling, model_kwargs(cfg.model, sibling)
 
@@ -120,7 +120,7 @@ def input_size(cfg: DictConfig, name: str, datamodule: ImageClassificationData) 
         raise ConfigError(f"dataset.image_size={size} is below {name}'s smallest input ({smallest} px); "
                           f"use dataset.image_size={smallest} or more, or leave it null for {info.input_size[1]}")
     how = "" if size == datamodule.native_size else f", resized from the dataset's {datamodule.native_size} px"
-    print(f"model: {name} ({info.paper}), input {datamodule.in_chans}x{size}x{size}{how}")
+    log.info(f"model: {name} ({info.paper}), input {datamodule.in_chans}x{size}x{size}{how}")
     return size
 
 
@@ -136,7 +136,7 @@ def resume_point(cfg: DictConfig, out_dir: Path) -> str | None:
     found = checkpoint_to_resume(out_dir, out_dir / LAST_CHECKPOINT)
     if found is not None:
         check_same_settings(out_dir, cfg, "an unfinished run")
-        print(f"resuming the unfinished run in {out_dir} from {found.name}")
+        log.info(f"resuming the unfinished run in {out_dir} from {found.name}")
     return str(found) if found else None
 
 
@@ -166,7 +166,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     finished, last = out_dir / FINISHED, out_dir / LAST_CHECKPOINT
     if cfg.get("auto_resume") and finished.is_file():
         check_same_settings(out_dir, cfg, "a finished run")
-        print(f"{out_dir} already holds this finished run (same settings); not training it again")
+        log.info(f"{out_dir} already holds this finished run (same settings); not training it again")
         return json.loads(finished.read_text())
     ckpt_path = resume_point(cfg, out_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -179,7 +179,8 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         check_resumes_same_model(ckpt_path, name)
     info = model_info(name)
     # the model's input size and normalisation (the dataset's own statistics when the channel counts differ)
-    datamodule.set_model_input(input_size(cfg, name, datamodule), info.mean, info.std)
+    size = input_size(cfg, name, datamodule)
+    datamodule.set_model_input(size, info.mean, info.std)
     on_gpu = _on_gpu(cfg.trainer)
     module = ZooClassifier(
         model={"name": name, "num_classes": datamodule.num_classes, "in_chans": datamodule.in_chans,
@@ -187,7 +188,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         optimizer=_plain(cfg.optimizer), scheduler=_plain(cfg.get("scheduler")), finetune=_plain(cfg.finetune),
         label_smoothing=cfg.get("label_smoothing", 0.0), compile=cfg.get("compile", False),
         channels_last=_resolve_auto(cfg.get("channels_last", "auto"), on_gpu, True, False),
-        class_names=list(datamodule.class_names),
+        class_names=list(datamodule.class_names), input_size=size,
     )
     frozen_groups_at(module.net, spec, 0)  # misnamed groups fail here, before anything is written
     if spec.init_from and not ckpt_path:
@@ -212,7 +213,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
               "last_model_path": str(last) if last.is_file() else ""}
     if trainer.is_global_zero:
         finished.write_text(json.dumps(result, indent=2, allow_nan=False))
-        print(f"\n{name}: val/acc {metrics.get('val/acc') or float('nan'):.4f} after {result['epochs']} epochs\n"
+        log.info(f"\n{name}: val/acc {metrics.get('val/acc') or float('nan'):.4f} after {result['epochs']} epochs\n"
               f"  run directory: {out_dir}\n  best checkpoint: {result['best_model_path']}\n"
               f"  last checkpoint: {result['last_model_path']}\n"
               f"  plots: {out_dir / 'curves.png'}, {out_dir / 'filters_before.png'}, {out_dir / 'filters_after.png'}")
