@@ -10,7 +10,7 @@ def test_cifar10_resnet20_is_the_papers_recipe(tmp_path):
     """He et al. 2016, Section 4.2: SGD 0.1, momentum 0.9, wd 1e-4, batch 128, 45k/5k split, /10 at 32k and 48k
     iterations, stop at 64k; the schedule is in epochs here, so each point must land within one epoch."""
     cfg = compose_config("train", ["experiment=cifar10_resnet20"], tmp_path)
-    assert cfg.model.name == "resnet20" and cfg.model.variant == "none"
+    assert cfg.model.name == "resnet20" and cfg.model.shortcut == "A"
     assert (cfg.optimizer.lr, cfg.optimizer.momentum, cfg.optimizer.weight_decay) == (0.1, 0.9, 1e-4)
     assert not cfg.optimizer.nesterov and cfg.dataset.augment
     train_images = round(CIFAR10_TRAIN_IMAGES * (1 - cfg.dataset.val_fraction))

@@ -22,3 +22,5 @@ def quieten() -> None:
         logging.getLogger(name).addFilter(_DropNoise())
     # lightning's own use of a torch API that torch deprecated; nothing a user of this project can act on
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    # resuming a run in its own directory finds its earlier checkpoints there, as it should
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")

@@ -12,7 +12,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from zoo import create_model, model_info
+from zoo import create_model, list_models, model_info
 from zoo.registry import SMALL_INPUT_PIXELS, model_arguments
 from zoo.weights import WeightsError, load_file, load_pretrained
 
@@ -71,16 +71,17 @@ def model_kwargs(model_cfg: DictConfig, name: str) -> dict[str, Any]:
     """The factory arguments of ``model_cfg`` that ``name`` takes; one it lacks is an error unless left at default."""
     accepted = model_arguments(name)
     kwargs = {k: v for k, v in _plain(model_cfg).items() if k not in MODEL_KEYS}
-    unknown = {k: v for k, v in kwargs.items() if k not in accepted and v != _declared_default(model_cfg.name, k)}
+    unknown = {k: v for k, v in kwargs.items() if k not in accepted and not _a_default(k, v)}
     if unknown:
         raise ConfigError(f"{name} takes no {', '.join(f'model.{k}' for k in unknown)} (it takes "
                           f"{', '.join(accepted) or 'no arguments'}); drop the override or set model.variant=none")
     return {k: v for k, v in kwargs.items() if k in accepted}
 
 
-def _declared_default(name: str, arg: str) -> Any:
-    param = model_arguments(name).get(arg)
-    return param.default if param is not None else None
+def _a_default(arg: str, value: Any) -> bool:
+    """Whether ``value`` is some model's default for ``arg``: a key left from another model's config node (after
+    ``model.name=...``), not a setting the user asked for."""
+    return any(arg in args and args[arg].default == value for args in map(model_arguments, list_models()))
 
 
 def weights_fit(name: str, weights: dict, num_classes: int, in_chans: int, kwargs: dict) -> bool:

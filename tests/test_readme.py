@@ -1,0 +1,100 @@
+"""The README is a contract: every command in its bash blocks runs here verbatim, with only size-limiting overrides
+appended, in one working directory and in the README's order (so ``<run>`` and ``<ckpt>`` are the run directory
+and last checkpoint of the latest training command before them). Commands that need hardware this machine lacks
+must stop with the one-line error that says so. Its python blocks run as written."""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text()
+SIZE_LIMITS = {"train.py": ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+                            "trainer.num_sanity_val_steps=0", "dataset.batch_size=4",
+                            "callbacks.progress_bar.refresh_rate=0"],
+               "evaluate.py": ["trainer.limit_test_batches=2"]}
+CI_COMMANDS = ("pip install", "python -m pytest")  # .ci/run runs these itself
+NEEDS_GPU = ("trainer=gpu", "trainer=ddp ")
+NEEDS_PLUGIN = {"launcher=submitit_slurm": "hydra_plugins.hydra_submitit_launcher"}
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, re.S)
+
+
+def shell_commands() -> list[str]:
+    """Each line of a bash block (continuations joined, comments dropped), then each command quoted in the prose."""
+    lines = [line.split("  #")[0].strip() for block in blocks("bash")
+             for line in block.replace("\\\n", " ").splitlines()]
+    prose = re.sub(r"```.*?```", "", README, flags=re.S)
+    lines += re.findall(r"`((?:python|zoo-[a-z]+) [^`]+)`", prose)
+    commands = [c for c in lines if c and not c.startswith("#") and not c.startswith(CI_COMMANDS)]
+    return list(dict.fromkeys(commands))
+
+
+def expects_failure(command: str) -> str | None:
+    """Why this command cannot succeed here (then it must fail with one clear line), or None."""
+    if not torch.cuda.is_available() and any(f"{marker}" in f"{command} " for marker in NEEDS_GPU):
+        return "no GPU"
+    for marker, module in NEEDS_PLUGIN.items():
+        if marker in command and __import__("importlib.util").util.find_spec(module) is None:
+            return "needs the Hydra plugin"
+    return None
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """The files the README's commands name: a small image folder and a torchvision-format weights file."""
+    root = tmp_path_factory.mktemp("readme")
+    for label, colour in (("daisy", (250, 250, 200)), ("rose", (200, 30, 40))):
+        folder = root / "data" / "flowers" / label
+        folder.mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (40 + i, 36), colour).save(folder / f"{i}.jpg")
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), root / "resnet18-torchvision.pth")
+    torch.save(torchvision.models.resnet50(weights=None).state_dict(), root / "resnet50-torchvision.pth")
+    return root
+
+
+def latest_run(root: Path) -> Path:
+    runs = sorted((root / "logs" / "train" / "runs").iterdir(), key=lambda p: p.stat().st_mtime)
+    return next(r for r in reversed(runs) if (r / "checkpoints" / "last.ckpt").is_file())
+
+
+def test_readme_has_commands():
+    assert len(shell_commands()) >= 15 and blocks("python")
+
+
+def test_every_readme_command_runs(workdir):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    for command in shell_commands():
+        if "<run>" in command or "<ckpt>" in command:
+            run = latest_run(workdir)
+            command = command.replace("logs/train/runs/<run>", str(run.relative_to(workdir)))
+            command = command.replace("<ckpt>", str((run / "checkpoints" / "last.ckpt").relative_to(workdir)))
+        argv = shlex.split(command)
+        if argv[0] == "python":
+            argv = [sys.executable, str(REPO / argv[1]) if argv[1].endswith(".py") else argv[1], *argv[2:]]
+        limits = SIZE_LIMITS.get(Path(argv[1]).name, [])
+        proc = subprocess.run([*argv, *limits], cwd=workdir, capture_output=True, text=True, env=env)
+        reason = expects_failure(command)
+        if reason:
+            assert proc.returncode != 0 and proc.stderr.strip().splitlines()[-1].startswith("error: "), command
+            assert reason in proc.stderr, (command, proc.stderr[-500:])
+        else:
+            assert proc.returncode == 0, (command, proc.stderr[-3000:])
+
+
+def test_every_readme_python_block_runs(workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    for block in blocks("python"):
+        exec(compile(block, "README.md", "exec"), {"x": torch.randn(2, 3, 224, 224)})
