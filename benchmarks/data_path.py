@@ -3,9 +3,9 @@
 Every side is the training loader of the same ``ImageClassificationData`` (cifar10 from the shared JPEG zip, the
 train split after holding out val_fraction 0.1, random crop with padding 4 + horizontal flip, normalisation):
 
-- ``gpu_resident``: ``gpu_resident=True`` -> ``DeviceBatchLoader``: the uint8 images on the device once, each batch
+- ``gpu_resident``: ``dataset.loader=batched`` -> ``BatchedLoader``: the uint8 images on the device once, each batch
   gathered, augmented and normalised there;
-- ``dataloader``: ``gpu_resident=False`` -> torchvision v2 transforms per image in a ``torch.utils.data.DataLoader``,
+- ``dataloader``: ``dataset.loader=per_image`` -> torchvision v2 transforms per image in a ``torch.utils.data.DataLoader``,
   once with the datamodule's default workers (0 for in-memory datasets: the main process) and once with
   ``--workers`` (default min(8, CPUs)) worker processes; each batch is moved to the device inside the timing
   (non_blocking, from pinned memory on CUDA), as Lightning would before a training step.
@@ -77,7 +77,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def training_loader(args, gpu_resident: bool, num_workers: int | None):
     """The datamodule's training loader for one process on ``args.device``."""
     data = ImageClassificationData("cifar10", root=args.data_dir, batch_size=args.batch_size,
-                                   num_workers=num_workers, gpu_resident=gpu_resident,
+                                   num_workers=num_workers, loader="batched" if gpu_resident else "per_image",
                                    pin_memory=args.device.type == "cuda")
     # Outside a Trainer the datamodule places the GPU-resident images on the CPU; it reads the device, rank and
     # world size from its trainer, so a stand-in with those three attributes puts them on the benchmarked device.

@@ -5,7 +5,7 @@ Each run composes the real Hydra config (configs/train.yaml + a preset + ``--ove
 ``time.perf_counter`` at
 
 - ``setup``: the data loaded (decoded and cached on a first CIFAR-10 run), the model and trainer built;
-- ``on_train_start``: the model and, with ``dataset.gpu_resident``, the images on the device, the sanity
+- ``on_train_start``: the model and, with the batched loader, the images on the device, the sanity
   validation done: the training clock starts here;
 - every ``on_validation_end``: (seconds since the training clock started, epoch, step, val/acc, val/loss), and once
   val/acc >= target, ``trainer.should_stop = True`` (the epoch then ends and training stops);

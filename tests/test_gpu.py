@@ -1,4 +1,4 @@
-"""The GPU fast path: bf16, channels_last, torch.compile, fused optimizers, GPU-resident data. Skipped without CUDA."""
+"""The GPU fast path: bf16, channels_last, torch.compile, fused optimizers, batches made on the GPU. Skipped without CUDA."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -30,10 +30,10 @@ def test_compiled_training_runs(make_cfg, model):
     assert torch.isfinite(torch.tensor(result["train/loss_epoch"]))
 
 
-def test_gpu_resident_batches_live_on_the_gpu_and_match_the_ordinary_path():
+def test_batched_loader_batches_live_on_the_gpu_and_match_the_per_image_path():
     kwargs = dict(name="digits", batch_size=128, augment=False, val_fraction=0.15)
-    resident = ImageClassificationData(gpu_resident=True, **kwargs)
-    ordinary = ImageClassificationData(**kwargs)
+    resident = ImageClassificationData(loader="batched", **kwargs)
+    ordinary = ImageClassificationData(loader="per_image", **kwargs)
     for dm in (resident, ordinary):
         dm.set_model_input(32)
         dm.setup("fit")
@@ -46,7 +46,7 @@ def test_gpu_resident_batches_live_on_the_gpu_and_match_the_ordinary_path():
     assert torch.equal(y_gpu.cpu(), y_cpu)
 
 
-def test_gpu_resident_training_reaches_the_same_accuracy(make_cfg):
-    plain = train(_gpu_cfg(make_cfg, "trainer.max_epochs=15", run="plain"))
-    resident = train(_gpu_cfg(make_cfg, "trainer.max_epochs=15", "dataset.gpu_resident=true", run="resident"))
+def test_batched_loader_training_reaches_the_same_accuracy(make_cfg):
+    plain = train(_gpu_cfg(make_cfg, "trainer.max_epochs=15", "dataset.loader=per_image", run="plain"))
+    resident = train(_gpu_cfg(make_cfg, "trainer.max_epochs=15", "dataset.loader=batched", run="resident"))
     assert abs(plain["val/acc"] - resident["val/acc"]) < 0.03
