@@ -117,7 +117,7 @@ def test_head_swap_to_fewer_classes_loads_every_other_tensor(make_cfg):
     snap = Snapshot()
     result = train(make_cfg("model=resnet18", *QUICK, "dataset.classes=[0,1,2,3,4]", f"finetune.init_from={ckpt}"),
                    extra_callbacks=[snap])
-    assert result["val/acc"] >= 0.0 and snap.start["fc.weight"].shape == (5, 512)
+    assert result["epochs"] == 1 and snap.start["fc.weight"].shape == (5, 512)
     assert torch.equal(snap.start["layer3.0.conv1.weight"], saved["layer3.0.conv1.weight"])
 
 

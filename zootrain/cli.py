@@ -27,7 +27,9 @@ from . import run
 from .data import DataConfigError
 from .errors import ConfigError, TrainingDiverged
 
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
+# configs/ beside the package in a checkout (editable install); packaged as zootrain/configs in a wheel
+_PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
+CONFIG_DIR = str(_PACKAGED_CONFIGS if _PACKAGED_CONFIGS.is_dir() else _PACKAGED_CONFIGS.parent.parent / "configs")
 USER_ERRORS = (ConfigError, DataConfigError, WeightsError, MisconfigurationException, TrainingDiverged,
                OmegaConfBaseException)
 # configs/launcher/<name>.yaml -> (Hydra plugin module, what to pip install)
