@@ -160,8 +160,8 @@ def apply_bn_policy(model: ZooModel, groups: list[str], spec: FinetuneSpec) -> N
 
 
 def register_finetune_schema() -> None:
-    """``finetune_schema`` in the ``finetune`` group: FinetuneSpec's fields with ``init_from`` required, so a recipe
-    that builds on it cannot silently start from random weights (``finetune=none`` sets it to null)."""
+    """``finetune_schema/base``: FinetuneSpec's fields with ``init_from`` required, so a recipe that builds on it
+    cannot silently start from random weights (``finetune=none`` sets it to null)."""
     schema = OmegaConf.structured(FinetuneSpec)
     schema.init_from = MISSING
-    ConfigStore.instance().store(group="finetune", name="finetune_schema", node=schema)
+    ConfigStore.instance().store(group="finetune_schema", name="base", node=schema)
