@@ -9,14 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
-import torchvision
 
 from zootrain.cli import preflight, run_reporting_user_errors
 from zootrain.run import evaluate, train
 
+from bad_input_files import make_bad_files
 from conftest import compose_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,26 +31,10 @@ def table_rows() -> list:
             for m in rows if m]
 
 
-class Evil:
-    """Unpickling this would run code: weights_only loading must refuse it."""
-
-    def __reduce__(self):
-        return (print, ("this must never run",))
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("bad_input")
-    made = {"missing": root / "no_such.ckpt", "text": root / "notes.txt", "file": root / "plain_file",
-            "evil": root / "evil.ckpt", "tv_resnet18": root / "resnet18.pth", "tv_densenet121": root / "densenet.pth",
-            "foreign": root / "foreign.ckpt"}
-    made["text"].write_text("not a checkpoint\n" * 50)
-    made["file"].write_text("x")
-    torch.save({"state_dict": {}, "hyper_parameters": {"x": Evil()}}, made["evil"])
-    torch.save(torchvision.models.resnet18(weights=None).state_dict(), made["tv_resnet18"])
-    torch.save(torchvision.models.densenet121(weights=None).state_dict(), made["tv_densenet121"])
-    torch.save({"state_dict": {"layer.weight": torch.zeros(2)}, "hyper_parameters": {"lr": 0.1},
-                "pytorch-lightning_version": L.__version__}, made["foreign"])
+    made = make_bad_files(root)
     finished = root / "finished"
     result = train(compose_config("train", [*QUICK, f"paths.data_dir={root}"], finished))
     made.update(finished=finished, lenet5_ckpt=Path(result["last_model_path"]))
