@@ -80,17 +80,17 @@ def _main_logits(output) -> Tensor:
 
 
 def stage_activations(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
-    """Activation after each stage for one image ``x`` (1, C, H, W): {group: (channels, h, w)}, spatial stages only
-    (fully connected groups such as LeNet's F6 or VGG's ``fc`` are left out)."""
+    """Activation after each stage for one image ``x`` (1, C, H, W): {group: (channels, h, w)}, stages with a
+    spatial map only (not 1x1 maps such as LeNet's C5 nor fully connected groups such as VGG's ``fc``)."""
     stages = stage_modules(model)
     with _eval_mode(model), torch.no_grad(), _captured(model, [p for _, p in stages]) as out:
         model(x)
-    return {group: out[path][0] for group, path in stages if out[path].ndim == 4}
+    return {group: out[path][0] for group, path in stages if out[path].ndim == 4 and out[path][0, 0].numel() > 1}
 
 
 def cam_stage(model: nn.Module, x: Tensor) -> str:
-    """The last stage whose output is still a spatial map (more than 1x1 for ``x``): where Grad-CAM looks."""
-    spatial = [g for g, act in stage_activations(model, x).items() if act.shape[-1] * act.shape[-2] > 1]
+    """The last stage whose output is still a spatial map for ``x``: where Grad-CAM looks."""
+    spatial = list(stage_activations(model, x))
     if not spatial:
         raise ValueError(f"no stage of the model keeps a spatial map for an input of {tuple(x.shape[-2:])}")
     return spatial[-1]

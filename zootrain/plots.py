@@ -1,7 +1,6 @@
-"""Pictures people would rather look at than read: learning curves, first-layer filters, confusion matrices."""
+"""Pictures people would rather look at than read: learning curves, confusion matrices."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import matplotlib
@@ -23,25 +22,6 @@ def plot_curves(history: list[dict[str, float]], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_filters(weight: torch.Tensor, path: Path, title: str, max_filters: int = 64) -> None:
-    """A grid of first-layer filters, each scaled to its own range (RGB if 3 input channels, else channel 0)."""
-    w = weight.detach().float().cpu()[:max_filters]
-    images = w.permute(0, 2, 3, 1) if w.shape[1] == 3 else w[:, :1].permute(0, 2, 3, 1)
-    lo = images.amin(dim=(1, 2, 3), keepdim=True)
-    hi = images.amax(dim=(1, 2, 3), keepdim=True)
-    images = (images - lo) / (hi - lo).clamp_min(1e-8)
-    cols = math.ceil(math.sqrt(len(images)))
-    rows = math.ceil(len(images) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9 + 0.4), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, img in zip(axes.flat, images):
-        ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray", interpolation="nearest")
-    fig.suptitle(title, fontsize=9)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -20,6 +20,7 @@ from .data import ImageClassificationData
 from .errors import ConfigError
 from .finetune import GradualUnfreezing
 from .module import ZooClassifier
+from .predict import predict
 
 log = logging.getLogger(__name__)
 LAST_CHECKPOINT = "checkpoints/last.ckpt"  # where configs/callbacks/default.yaml saves it
@@ -132,13 +133,15 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         print(f"\n{name}: val/acc {metrics.get('val/acc', float('nan')):.4f} after {trainer.current_epoch} epochs\n"
               f"  run directory: {out_dir}\n  best checkpoint: {result['best_model_path']}\n"
               f"  last checkpoint: {result['last_model_path']}\n"
-              f"  plots: {out_dir / 'curves.png'}, {out_dir / 'filters_before.png'}, {out_dir / 'filters_after.png'}")
+              f"  plots: {out_dir / 'curves.png'}, {out_dir / 'filters.png'}")
     return result
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Rebuild model and data from a ``train.py`` checkpoint, report top-1/top-5/per-class accuracy and a confusion
     matrix on ``cfg.split`` (``test`` by default; ``val`` reproduces the run's own validation)."""
+    if cfg.get("images"):
+        return predict(cfg)
     if cfg.split not in ("test", "val"):
         raise ConfigError(f"split={cfg.split!r}; choose test or val")
     ckpt = load_training_checkpoint(cfg.ckpt_path)
@@ -153,7 +156,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = EvaluationReport(out_dir, str(cfg.ckpt_path))
+    report = EvaluationReport(out_dir, str(cfg.ckpt_path), cfg.get("misclassified", 16))
     trainer = build_trainer(cfg, callbacks=[report], logger=False)
     trainer.test(module, datamodule=datamodule, weights_only=True)
     # written by rank 0 of the test processes (they may be spawned: nothing else comes back from them)
