@@ -27,6 +27,12 @@ def plot_curves(history: list[dict[str, float]], path: Path) -> None:
 
 
 def plot_confusion(matrix: torch.Tensor, class_names: list[str], path: Path, title: str) -> None:
+    fig = confusion_figure(matrix, class_names, title)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def confusion_figure(matrix: torch.Tensor, class_names: list[str], title: str) -> plt.Figure:
     """Row-normalised confusion matrix (rows: true class), with counts written in when the matrix is small."""
     counts = matrix.cpu().float()
     rates = counts / counts.sum(dim=1, keepdim=True).clamp_min(1)
@@ -45,8 +51,7 @@ def plot_confusion(matrix: torch.Tensor, class_names: list[str], path: Path, tit
                             color="white" if rates[i, j] > 0.5 else "black")
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
 def plot_per_class(accuracy: torch.Tensor, class_names: list[str], path: Path, title: str) -> None:
