@@ -135,7 +135,7 @@ def test_the_command_line_prints_one_line(run, tmp_path):
 
 def test_a_run_leaves_filters_before_and_after_in_one_picture(run):
     with Image.open(run["run_dir"] / "filters.png") as image:
-        assert image.size == (800, 450)
+        assert image.size == (800, 340)
     assert not (run["run_dir"] / "deeper_patches.png").exists()  # LeNet's 5x5 kernels are shown as they are
 
 

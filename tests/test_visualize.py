@@ -46,7 +46,7 @@ def test_every_picture_on_every_family(name, side, tmp_path):
 
     weight = model.get_submodule(model.info.first_conv).weight
     visualize.save(visualize.filters_figure(weight, weight * 2, name), tmp_path / "filters.png")
-    assert png_size(tmp_path / "filters.png") == WIDE
+    assert png_size(tmp_path / "filters.png") == (WIDE[0], int(visualize.FILTERS_HEIGHT_INCHES * visualize.DPI))
 
     stage, patches = visualize.top_activating_patches(model, torch.randn(6, model.in_chans, side, side),
                                                       channels=4, per_channel=3)

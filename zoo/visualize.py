@@ -31,6 +31,7 @@ from .summary import summarize
 DPI = 100
 PANEL_INCHES = 2.0  # side of one picture panel (input, CAM overlay, misclassified example)
 FIGURE_WIDTH_INCHES = 8.0  # width of a tiled picture (feature maps, filters, patches)
+FILTERS_HEIGHT_INCHES = 3.4  # three square panels side by side, and the titles
 MIN_FILTER_PIXELS = 24  # kernels are upsampled (nearest) to at least this many pixels a side
 
 
@@ -173,11 +174,14 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def filters_figure(before: Tensor, after: Tensor, title: str) -> Figure:
-    """First-layer filters before and after training, side by side (each kernel scaled to its own range; grey is 0)."""
-    fig = _figure(FIGURE_WIDTH_INCHES, FIGURE_WIDTH_INCHES / 2 + 0.5)
-    for ax, weight, label in zip(fig.subplots(1, 2), (before, after), ("before", "after")):
+    """First-layer filters before and after training and what training changed, side by side (each kernel scaled to
+    its own range; grey is 0)."""
+    fig = _figure(FIGURE_WIDTH_INCHES, FILTERS_HEIGHT_INCHES)
+    shape = f"{len(before)} kernels of {'x'.join(map(str, before.shape[1:]))}"
+    panels = ((before, f"before: {shape}"), (after, "after"), (after - before, "change (after - before)"))
+    for ax, (weight, label) in zip(fig.subplots(1, 3), panels):
         _show(ax, filter_grid(weight))
-        ax.set_title(f"{label}: {len(weight)} kernels of {'x'.join(map(str, weight.shape[1:]))}", fontsize=9)
+        ax.set_title(label, fontsize=9)
     fig.suptitle(title, fontsize=10)
     return fig
 
