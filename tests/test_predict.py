@@ -118,11 +118,11 @@ def test_a_checkpoint_of_another_architecture_is_refused(run, eval_cfg, tmp_path
     ckpt["hyper_parameters"]["model"]["name"] = "alexnet_cifar"
     mixed = tmp_path / "mixed.ckpt"
     torch.save(ckpt, mixed)
-    cfg = compose_config("evaluate", ["trainer.accelerator=cpu", f"ckpt_path={mixed}", f"images={run['images']}"],
-                         tmp_path / "out")
-    with pytest.raises(WeightsError, match="its weights are not those of alexnet_cifar"):
-        evaluate(cfg)
-    assert not (tmp_path / "out").exists()
+    for task in ([f"images={run['images']}"], ["split=val"]):  # predictions and evaluation alike
+        cfg = compose_config("evaluate", ["trainer.accelerator=cpu", f"ckpt_path={mixed}", *task], tmp_path / "out")
+        with pytest.raises(WeightsError, match="its weights are not those of alexnet_cifar"):
+            evaluate(cfg)
+        assert not (tmp_path / "out").exists()
 
 
 def test_the_command_line_prints_one_line(run, tmp_path):

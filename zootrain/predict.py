@@ -54,16 +54,23 @@ class Classifier:
         return visualize.to_display(x, self.mean, self.std)
 
 
+def load_module(ckpt: dict, ckpt_path: str) -> ZooClassifier:
+    """The trained module of a ``train.py`` checkpoint; weights that do not fit its model are one clear error."""
+    module = ZooClassifier(**ckpt["hyper_parameters"])
+    own, weights = module.state_dict(), ckpt["state_dict"]
+    misfits = sorted(own.keys() ^ weights.keys()) + [k for k in own if k in weights and own[k].shape != weights[k].shape]
+    if misfits:
+        raise WeightsError(f"{ckpt_path}: its weights are not those of {module.net.info.name}, the model its "
+                           f"hyper_parameters name ({len(misfits)} tensors differ in name or shape, e.g. "
+                           f"{misfits[0]}); was the checkpoint edited or mixed up?")
+    module.load_state_dict(weights)
+    return module
+
+
 def load_classifier(ckpt_path: str) -> Classifier:
     """Rebuild the network and its evaluation preprocessing from a ``train.py`` checkpoint."""
     ckpt = load_training_checkpoint(ckpt_path)
-    module = ZooClassifier(**ckpt["hyper_parameters"])
-    try:
-        module.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as err:
-        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
-        raise WeightsError(f"{ckpt_path}: its weights are not those of {module.net.info.name}, the model its "
-                           f"hyper_parameters name ({first}); was the checkpoint edited or mixed up?") from None
+    module = load_module(ckpt, ckpt_path)
     data = ckpt.get("datamodule_hyper_parameters", {})
     spec = DATASETS[data.get("name", "digits")]
     image_size = data.get("image_size") or spec.native_size

@@ -20,7 +20,7 @@ from .data import ImageClassificationData
 from .errors import ConfigError
 from .finetune import GradualUnfreezing
 from .module import ZooClassifier
-from .predict import predict
+from .predict import load_module, predict
 
 log = logging.getLogger(__name__)
 LAST_CHECKPOINT = "checkpoints/last.ckpt"  # where configs/callbacks/default.yaml saves it
@@ -145,9 +145,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if cfg.split not in ("test", "val"):
         raise ConfigError(f"split={cfg.split!r}; choose test or val")
     ckpt = load_training_checkpoint(cfg.ckpt_path)
-    hparams = ckpt["hyper_parameters"]
-    module = ZooClassifier(**hparams)
-    module.load_state_dict(ckpt["state_dict"])
+    module = load_module(ckpt, cfg.ckpt_path)
     # the stored dataset settings include the model's input size and normalisation
     data_args = {**ckpt.get("datamodule_hyper_parameters", {}), **(_plain(cfg.get("dataset")) or {})}
     datamodule = ImageClassificationData(**data_args)
