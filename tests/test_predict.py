@@ -11,11 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
+from zoo import create_model
 from zoo.weights import WeightsError
 from zootrain import callbacks
 from zootrain.callbacks import RunPlots
 from zootrain.data import ImageClassificationData
 from zootrain.errors import ConfigError
+from zootrain.module import ZooClassifier
 from zootrain.run import evaluate, train
 
 from conftest import compose_config
@@ -57,7 +59,6 @@ def test_predictions_on_a_folder_match_evaluation_of_the_same_images(run, eval_c
     result = evaluate(eval_cfg(f"images={run['images']}", "top_k=3"))
     # evaluation's own preprocessing and model on the same three test images
     ckpt = torch.load(run["ckpt"], weights_only=True)
-    from zootrain.module import ZooClassifier
     module = ZooClassifier(**ckpt["hyper_parameters"])
     module.load_state_dict(ckpt["state_dict"])
     x, _ = next(iter(run["data"].test_dataloader()))
@@ -140,7 +141,6 @@ def test_a_run_leaves_filters_before_and_after_in_one_picture(run):
 
 
 def test_3x3_first_layers_get_a_deeper_stage_view(run, tmp_path, monkeypatch):
-    from zoo import create_model
     monkeypatch.setattr(callbacks, "PATCH_IMAGES", 8)
     data = ImageClassificationData(name="digits", batch_size=4)
     data.set_model_input(32)
