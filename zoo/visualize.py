@@ -121,7 +121,7 @@ def grad_cam(model: nn.Module, x: Tensor, target: int | None = None, stage: str 
     activation = out[path]
     grads = torch.autograd.grad(logits[target], activation)[0][0]
     activation = activation.detach()[0]
-    if plus:  # closed-form alphas for an exponential score (the paper's eq. 19)
+    if plus:  # the paper's closed-form alphas for an exponentiated class score
         g2 = grads.pow(2)
         denominator = 2 * g2 + activation.sum(dim=(1, 2), keepdim=True) * grads.pow(3)
         alphas = g2 / torch.where(denominator != 0, denominator, torch.ones_like(denominator))
