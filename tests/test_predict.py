@@ -104,6 +104,7 @@ def test_feature_maps_and_gradcam_pictures(run, eval_cfg, tmp_path):
     (["images='/no/such/*.png'"], "the pattern matches no file"),
     (["images={digits}", "visualize=gradcam", "target_class=10"], "target_class=10 is out of range: the model has 10"),
     (["images={digits}", "visualize=saliency"], "visualize=saliency; choose feature_maps, gradcam"),
+    (["visualize=gradcam"], "visualize=gradcam pictures your own images: add images=<file|folder|glob>"),
 ])
 def test_bad_input_is_one_clear_error_and_nothing_is_written(run, eval_cfg, tmp_path, overrides, message):
     (tmp_path / "empty").mkdir()

@@ -122,7 +122,7 @@ def read_images(paths: list[Path]) -> list[tuple[Path, Image.Image]]:
 
 # ----- options -----
 def _visualizations(value: Any) -> list[str]:
-    chosen = [] if value in (None, "none") else list(value) if isinstance(value, (list, ListConfig)) else [value]
+    chosen = [] if value is None else list(value) if isinstance(value, (list, ListConfig)) else [value]
     unknown = [v for v in chosen if v not in VISUALIZATIONS]
     if unknown:
         raise ConfigError(f"visualize={unknown[0]}; choose {', '.join(VISUALIZATIONS)} (or a list of them)")
@@ -144,8 +144,10 @@ def _target_class(value: Any, class_names: list[str]) -> int | None:
 # ----- the task -----
 def predict(cfg: DictConfig) -> dict[str, Any]:
     """Top-k predictions (and pictures) for ``cfg.images``; returns {"predictions": rows, "csv": path}."""
-    model = load_classifier(cfg.ckpt_path)
     pictures = _visualizations(cfg.get("visualize"))
+    if not cfg.get("images"):
+        raise ConfigError(f"visualize={cfg.visualize} pictures your own images: add images=<file|folder|glob>")
+    model = load_classifier(cfg.ckpt_path)
     target = _target_class(cfg.get("target_class"), model.class_names)
     top_k = min(int(cfg.get("top_k", 5)), len(model.class_names))
     if top_k < 1:

@@ -140,7 +140,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Rebuild model and data from a ``train.py`` checkpoint, report top-1/top-5/per-class accuracy and a confusion
     matrix on ``cfg.split`` (``test`` by default; ``val`` reproduces the run's own validation)."""
-    if cfg.get("images"):
+    if cfg.get("images") or cfg.get("visualize"):
         return predict(cfg)
     if cfg.split not in ("test", "val"):
         raise ConfigError(f"split={cfg.split!r}; choose test or val")
