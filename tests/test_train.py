@@ -28,8 +28,7 @@ def test_default_run_on_digits_reaches_90_percent(make_cfg):
     assert result["model"] == "lenet5"
     assert result["val/acc"] >= 0.90
     run_dir = Path(result["run_dir"])
-    for artefact in ("config.yaml", "metrics.csv", "curves.png", "filters_before.png", "filters_after.png",
-                     "checkpoints/last.ckpt"):
+    for artefact in ("config.yaml", "metrics.csv", "curves.png", "filters.png", "checkpoints/last.ckpt"):
         assert (run_dir / artefact).is_file(), artefact
     assert Path(result["best_model_path"]).is_file()
 

@@ -6,31 +6,50 @@ from pathlib import Path
 import json
 
 import lightning as L
+import torch
 from lightning.pytorch.utilities import rank_zero_only
 
-from .plots import plot_confusion, plot_curves, plot_filters, plot_per_class
+from zoo import visualize
+
+from .plots import plot_confusion, plot_curves, plot_per_class
+
+PATCH_IMAGES = 256  # validation images searched for the patches that excite a deeper stage most
+SMALL_KERNEL = 3  # first-layer kernels this small say little: a deeper stage is shown too
+
+
+def validation_images(datamodule, count: int) -> torch.Tensor:
+    """The first ``count`` (normalised) validation images."""
+    batches, seen = [], 0
+    for x, _ in datamodule.val_dataloader():
+        batches.append(x.cpu())
+        seen += len(x)
+        if seen >= count:
+            break
+    return torch.cat(batches)[:count]
 
 
 class RunPlots(L.Callback):
-    """Writes ``filters_before.png``/``filters_after.png`` (first convolution) and ``curves.png`` (per epoch).
+    """Writes ``curves.png`` (per epoch) and, at the end, ``filters.png``: the first convolution's kernels before and
+    after training side by side; for 3x3 (or smaller) first layers also ``deeper_patches.png``, the validation patches
+    that excite a deeper stage's channels most (``zoo.visualize.top_activating_patches``).
 
-    The per-epoch history is part of the checkpoint, so a resumed run's curves include the epochs before the restart.
+    The per-epoch history and the initial kernels are part of the checkpoint, so a resumed run's pictures include the
+    epochs before the restart.
     """
 
     def __init__(self, dirpath: str):
         self.dirpath = Path(dirpath)
         self.history: list[dict[str, float]] = []
+        self.filters_before: torch.Tensor | None = None
 
-    def _first_conv(self, pl_module):
+    def _first_conv(self, pl_module) -> torch.Tensor:
         net = pl_module.net
-        return net.get_submodule(net.info.first_conv).weight
+        return net.get_submodule(net.info.first_conv).weight.detach().float().cpu()
 
-    @rank_zero_only
     def on_fit_start(self, trainer, pl_module) -> None:
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        if not self.history:
-            plot_filters(self._first_conv(pl_module), self.dirpath / "filters_before.png",
-                         f"{pl_module.net.info.name}: first-layer filters before training")
+        if self.filters_before is None:
+            self.filters_before = self._first_conv(pl_module).clone()
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         metrics = trainer.callback_metrics
@@ -46,23 +65,57 @@ class RunPlots(L.Callback):
 
     @rank_zero_only
     def on_fit_end(self, trainer, pl_module) -> None:
-        plot_filters(self._first_conv(pl_module), self.dirpath / "filters_after.png",
-                     f"{pl_module.net.info.name}: first-layer filters after {trainer.current_epoch} epochs")
+        net, after = pl_module.net, self._first_conv(pl_module)
+        visualize.save(visualize.filters_figure(
+            self.filters_before, after, f"{net.info.name}: first-layer filters, {trainer.current_epoch} epochs"),
+            self.dirpath / "filters.png")
+        if after.shape[-1] <= SMALL_KERNEL and trainer.datamodule is not None:
+            self.plot_deeper_patches(net, trainer.datamodule)
+
+    def plot_deeper_patches(self, net, datamodule) -> None:
+        images = validation_images(datamodule, PATCH_IMAGES)
+        device = next(net.parameters()).device
+        stage, patches = visualize.top_activating_patches(net, images.to(device))
+        fig = visualize.patches_figure(patches.cpu(), datamodule.mean, datamodule.std,
+                                       f"{net.info.name} {stage}: top validation patches per channel (rows)")
+        visualize.save(fig, self.dirpath / "deeper_patches.png")
 
     def state_dict(self) -> dict:
-        return {"history": self.history}
+        return {"history": self.history, "filters_before": self.filters_before}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.history = list(state_dict["history"])
+        self.filters_before = state_dict.get("filters_before")
 
 
 class EvaluationReport(L.Callback):
     """After ``trainer.test``: top-1/top-5, per-class accuracy and the confusion matrix (synchronised over
-    processes) to ``metrics.json``, ``confusion_matrix.png`` and ``per_class_accuracy.png``, and a summary."""
+    processes) to ``metrics.json``, ``confusion_matrix.png`` and ``per_class_accuracy.png``, and a summary;
+    ``misclassified.png``: the most confident mistakes with true/predicted labels (rank 0's share under DDP)."""
 
-    def __init__(self, dirpath: Path, checkpoint: str):
+    def __init__(self, dirpath: Path, checkpoint: str, misclassified: int = 16):
         self.dirpath, self.checkpoint = Path(dirpath), checkpoint
         self.metrics_path = self.dirpath / "metrics.json"
+        self.misclassified = misclassified
+        self.mistakes: list[tuple[float, torch.Tensor, int, int]] = []  # (confidence, image, true, predicted)
+
+    def on_test_epoch_start(self, trainer, pl_module) -> None:
+        self.mistakes = []
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        """Keep the ``misclassified`` most confident mistakes seen so far (``outputs``: the batch's logits)."""
+        if not self.misclassified:
+            return
+        confidence, predicted = outputs.detach().float().softmax(-1).max(-1)
+        wrong = (predicted != batch[1]).nonzero().squeeze(1).tolist()
+        self.mistakes += [(float(confidence[i]), batch[0][i].detach().float().cpu(), int(batch[1][i]),
+                           int(predicted[i])) for i in wrong]
+        self.mistakes = sorted(self.mistakes, key=lambda m: -m[0])[:self.misclassified]
+
+    def plot_mistakes(self, names: list[str], datamodule, path: Path, title: str) -> None:
+        images = [visualize.to_display(image, datamodule.mean, datamodule.std) for _, image, _, _ in self.mistakes]
+        captions = [f"true {names[t]}\npred {names[p]} {c:.2f}" for c, _, t, p in self.mistakes]
+        visualize.save(visualize.image_grid_figure(images, captions, title), path)
 
     def on_test_end(self, trainer, pl_module) -> None:
         per_class = pl_module.test_per_class.compute().cpu()  # collective: every rank takes part
@@ -81,9 +134,12 @@ class EvaluationReport(L.Callback):
         title = f"{metrics['model']} on {split} ({metrics['num_samples']} images)"
         plot_confusion(confusion, names, self.dirpath / "confusion_matrix.png", f"{title}: top-1 {metrics['top1']:.4f}")
         plot_per_class(per_class, names, self.dirpath / "per_class_accuracy.png", title)
+        mistakes_path = self.dirpath / "misclassified.png"
+        if self.mistakes and trainer.datamodule is not None:
+            self.plot_mistakes(names, trainer.datamodule, mistakes_path, f"{title}: most confident mistakes")
         self.metrics_path.write_text(json.dumps(metrics, indent=2))
         weakest = sorted(metrics["per_class_accuracy"].items(), key=lambda kv: kv[1])[:5]
         print(f"\n{title}\n  top-1 {metrics['top1']:.4f}   top-5 {metrics['top5']:.4f}   loss {metrics['loss']:.4f}\n"
               f"  weakest classes: {', '.join(f'{n} {a:.3f}' for n, a in weakest)}\n"
               f"  wrote {self.metrics_path}, {self.dirpath / 'confusion_matrix.png'}, "
-              f"{self.dirpath / 'per_class_accuracy.png'}")
+              f"{self.dirpath / 'per_class_accuracy.png'}" + (f", {mistakes_path}" if self.mistakes else ""))

@@ -120,13 +120,14 @@ class ZooClassifier(L.LightningModule):
                 "Checkpoints of earlier epochs are kept")
         return loss
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "val")
+    def validation_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "val")[1]  # the logits reach callbacks (TensorBoardPictures' confusion matrix)
 
-    def test_step(self, batch, batch_idx: int) -> None:
+    def test_step(self, batch, batch_idx: int) -> torch.Tensor:
         _, logits = self._step(batch, "test")
         self.test_per_class.update(logits, batch[1])
         self.test_confusion.update(logits, batch[1])
+        return logits  # EvaluationReport keeps the most confident mistakes
 
     def on_test_epoch_start(self) -> None:
         self.test_per_class.reset()

@@ -1,7 +1,6 @@
-"""Pictures people would rather look at than read: learning curves, first-layer filters, confusion matrices."""
+"""Pictures people would rather look at than read: learning curves, confusion matrices."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import matplotlib
@@ -27,26 +26,13 @@ def plot_curves(history: list[dict[str, float]], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_filters(weight: torch.Tensor, path: Path, title: str, max_filters: int = 64) -> None:
-    """A grid of first-layer filters, each scaled to its own range (RGB if 3 input channels, else channel 0)."""
-    w = weight.detach().float().cpu()[:max_filters]
-    images = w.permute(0, 2, 3, 1) if w.shape[1] == 3 else w[:, :1].permute(0, 2, 3, 1)
-    lo = images.amin(dim=(1, 2, 3), keepdim=True)
-    hi = images.amax(dim=(1, 2, 3), keepdim=True)
-    images = (images - lo) / (hi - lo).clamp_min(1e-8)
-    cols = math.ceil(math.sqrt(len(images)))
-    rows = math.ceil(len(images) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9 + 0.4), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, img in zip(axes.flat, images):
-        ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray", interpolation="nearest")
-    fig.suptitle(title, fontsize=9)
+def plot_confusion(matrix: torch.Tensor, class_names: list[str], path: Path, title: str) -> None:
+    fig = confusion_figure(matrix, class_names, title)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def plot_confusion(matrix: torch.Tensor, class_names: list[str], path: Path, title: str) -> None:
+def confusion_figure(matrix: torch.Tensor, class_names: list[str], title: str) -> plt.Figure:
     """Row-normalised confusion matrix (rows: true class), with counts written in when the matrix is small."""
     counts = matrix.cpu().float()
     rates = counts / counts.sum(dim=1, keepdim=True).clamp_min(1)
@@ -65,8 +51,7 @@ def plot_confusion(matrix: torch.Tensor, class_names: list[str], path: Path, tit
                             color="white" if rates[i, j] > 0.5 else "black")
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
 def plot_per_class(accuracy: torch.Tensor, class_names: list[str], path: Path, title: str) -> None:

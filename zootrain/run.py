@@ -23,6 +23,7 @@ from .data import ImageClassificationData
 from .errors import ConfigError
 from .finetune import FinetuneSpec, frozen_groups_at
 from .module import ZooClassifier
+from .predict import load_module, predict
 from .resume import (AtomicCheckpointIO, RandomState, RunCSVLogger, check_same_settings, checkpoint_to_resume,
                      save_settings)
 from .settings import check_common, check_train_settings, on_cpu
@@ -217,20 +218,20 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         log.info(f"\n{name}: val/acc {metrics.get('val/acc') or float('nan'):.4f} after {result['epochs']} epochs\n"
               f"  run directory: {out_dir}\n  best checkpoint: {result['best_model_path']}\n"
               f"  last checkpoint: {result['last_model_path']}\n"
-              f"  plots: {out_dir / 'curves.png'}, {out_dir / 'filters_before.png'}, {out_dir / 'filters_after.png'}")
+              f"  plots: {out_dir / 'curves.png'}, {out_dir / 'filters.png'}")
     return result
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Rebuild model and data from a ``train.py`` checkpoint, report top-1/top-5/per-class accuracy and a confusion
     matrix on ``cfg.split`` (``test`` by default; ``val`` reproduces the run's own validation)."""
+    if cfg.get("images") or cfg.get("visualize"):
+        return predict(cfg)
     if cfg.split not in ("test", "val"):
         raise ConfigError(f"split={cfg.split!r}; choose test or val")
     check_common(cfg)
     ckpt = load_training_checkpoint(cfg.ckpt_path)
-    hparams = ckpt["hyper_parameters"]
-    module = ZooClassifier(**hparams)
-    module.load_state_dict(ckpt["state_dict"])
+    module = load_module(ckpt, cfg.ckpt_path)
     # the stored dataset settings include the model's input size and normalisation
     data_args = {**ckpt.get("datamodule_hyper_parameters", {}), **(_plain(cfg.get("dataset")) or {})}
     datamodule = ImageClassificationData(**data_args)
@@ -239,7 +240,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = EvaluationReport(out_dir, str(cfg.ckpt_path))
+    report = EvaluationReport(out_dir, str(cfg.ckpt_path), cfg.get("misclassified", 16))
     trainer = build_trainer(cfg, callbacks=[report], logger=False)
     trainer.test(module, datamodule=datamodule, weights_only=True)
     # written by rank 0 of the test processes (they may be spawned: nothing else comes back from them)

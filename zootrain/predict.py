@@ -1,0 +1,204 @@
+"""``python evaluate.py ckpt_path=... images=PATH``: a trained model on your own images.
+
+Prints the ``top_k`` classes with probabilities per image and writes ``predictions.csv``; ``visualize=feature_maps``
+adds each stage's activations (``feature_maps/<image>/<stage>.png``), ``visualize=gradcam`` the Grad-CAM and
+Grad-CAM++ maps of the predicted class and of ``target_class`` (``gradcam/<image>.png``). Preprocessing comes from
+the checkpoint alone: the dataset's evaluation transform (``zootrain.data.build_transform`` without augmentation)
+at the stored image size and normalisation, after bringing the image to the dataset's channels and native size.
+Every input is read and checked before anything is written.
+"""
+from __future__ import annotations
+
+import csv
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, ListConfig
+from PIL import Image
+from torch import Tensor
+from torchvision.datasets.folder import IMG_EXTENSIONS
+
+from zoo import visualize
+from zoo.weights import WeightsError
+
+from .checkpoint import load_training_checkpoint
+from .data import DATASETS, build_transform
+from .errors import ConfigError
+from .module import ZooClassifier
+
+VISUALIZATIONS = ("feature_maps", "gradcam")
+
+
+@dataclass
+class Classifier:
+    """A trained network with what it takes to prepare an image for it and to name its outputs."""
+
+    net: torch.nn.Module
+    class_names: list[str]
+    in_chans: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    transform: Any  # PIL image at the dataset's native size -> normalised (C, H, W)
+    native_size: int | None  # images are resized to this square first; None: the transform resizes and crops
+
+    def prepare(self, image: Image.Image) -> Tensor:
+        image = image.convert("L" if self.in_chans == 1 else "RGB")
+        if self.native_size is not None and image.size != (self.native_size, self.native_size):
+            image = image.resize((self.native_size, self.native_size), Image.Resampling.BILINEAR)
+        return self.transform(image)
+
+    def display(self, x: Tensor) -> Tensor:
+        return visualize.to_display(x, self.mean, self.std)
+
+
+def load_module(ckpt: dict, ckpt_path: str) -> ZooClassifier:
+    """The trained module of a ``train.py`` checkpoint; weights that do not fit its model are one clear error."""
+    module = ZooClassifier(**ckpt["hyper_parameters"])
+    own, weights = module.state_dict(), ckpt["state_dict"]
+    misfits = sorted(own.keys() ^ weights.keys()) + [k for k in own if k in weights and own[k].shape != weights[k].shape]
+    if misfits:
+        raise WeightsError(f"{ckpt_path}: its weights are not those of {module.net.info.name}, the model its "
+                           f"hyper_parameters name ({len(misfits)} tensors differ in name or shape, e.g. "
+                           f"{misfits[0]}); was the checkpoint edited or mixed up?")
+    module.load_state_dict(weights)
+    return module
+
+
+def load_classifier(ckpt_path: str) -> Classifier:
+    """Rebuild the network and its evaluation preprocessing from a ``train.py`` checkpoint."""
+    ckpt = load_training_checkpoint(ckpt_path)
+    module = load_module(ckpt, ckpt_path)
+    data = ckpt.get("datamodule_hyper_parameters", {})
+    spec = DATASETS[data.get("name", "digits")]
+    image_size = data.get("image_size") or spec.native_size
+    mean, std = tuple(data.get("mean") or spec.mean), tuple(data.get("std") or spec.std)
+    transform = build_transform(spec.policy, False, spec.native_size, image_size, mean, std)
+    net = module.net.eval()
+    return Classifier(net, list(module.hparams.class_names or range(net.num_classes)), net.in_chans, mean, std,
+                      transform, None if spec.policy == "imagenet" else spec.native_size)
+
+
+# ----- finding and reading the images -----
+def _is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMG_EXTENSIONS
+
+
+def find_images(spec: str) -> list[Path]:
+    """A file, every image file of a folder, or the files a glob matches."""
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.is_file() and _is_image_name(p))
+        if not found:
+            raise ConfigError(f"images={spec}: the folder holds no images ({', '.join(IMG_EXTENSIONS)})")
+        return found
+    if glob.has_magic(spec):
+        found = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
+        if not found:
+            raise ConfigError(f"images={spec}: the pattern matches no file")
+        return found
+    raise ConfigError(f"images={spec}: no such file or folder")
+
+
+def read_images(paths: list[Path]) -> list[tuple[Path, Image.Image]]:
+    """Decode every file; one that is not an image is named and skipped, unless none is left."""
+    images, bad = [], []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.load()
+                images.append((path, image.copy()))
+        except OSError as err:  # PIL's "cannot identify image file" and truncated files are OSErrors
+            bad.append(path)
+            print(f"warning: skipping {path}: not a readable image ({type(err).__name__})")
+    if not images:
+        raise ConfigError(f"no readable image among {', '.join(map(str, bad))}; give PNG/JPEG/... files")
+    return images
+
+
+# ----- options -----
+def _visualizations(value: Any) -> list[str]:
+    chosen = [] if value is None else list(value) if isinstance(value, (list, ListConfig)) else [value]
+    unknown = [v for v in chosen if v not in VISUALIZATIONS]
+    if unknown:
+        raise ConfigError(f"visualize={unknown[0]}; choose {', '.join(VISUALIZATIONS)} (or a list of them)")
+    return chosen
+
+
+def _target_class(value: Any, class_names: list[str]) -> int | None:
+    """``target_class`` as an index; a class name is accepted too."""
+    if value is None:
+        return None
+    if str(value) in class_names and not isinstance(value, int):
+        return class_names.index(str(value))
+    if not isinstance(value, int) or not 0 <= value < len(class_names):
+        raise ConfigError(f"target_class={value} is out of range: the model has {len(class_names)} classes "
+                          f"(0..{len(class_names) - 1}, or a name such as {class_names[0]!r})")
+    return value
+
+
+# ----- the task -----
+def predict(cfg: DictConfig) -> dict[str, Any]:
+    """Top-k predictions (and pictures) for ``cfg.images``; returns {"predictions": rows, "csv": path}."""
+    pictures = _visualizations(cfg.get("visualize"))
+    if not cfg.get("images"):
+        raise ConfigError(f"visualize={cfg.visualize} pictures your own images: add images=<file|folder|glob>")
+    model = load_classifier(cfg.ckpt_path)
+    target = _target_class(cfg.get("target_class"), model.class_names)
+    top_k = min(int(cfg.get("top_k", 5)), len(model.class_names))
+    if top_k < 1:
+        raise ConfigError(f"top_k={cfg.top_k}; it must be at least 1")
+    images = [(path, model.prepare(image)) for path, image in read_images(find_images(str(cfg.images)))]
+
+    rows = []
+    with torch.no_grad():
+        for path, x in images:
+            probs = model.net(x[None]).softmax(-1)[0]
+            top = probs.topk(top_k)
+            rows.append({"image": str(path), "classes": [model.class_names[i] for i in top.indices.tolist()],
+                         "probabilities": top.values.tolist()})
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for (path, x), row in zip(images, rows):
+        print(f"{path}: " + ", ".join(f"{c} {p:.3f}" for c, p in zip(row["classes"], row["probabilities"])))
+        if "feature_maps" in pictures:
+            _write_feature_maps(model, x, out_dir / "feature_maps" / path.stem)
+        if "gradcam" in pictures:
+            _write_gradcam(model, x, target, out_dir / "gradcam" / f"{path.stem}.png")
+    csv_path = out_dir / "predictions.csv"
+    _write_csv(rows, top_k, csv_path)
+    print(f"wrote {csv_path}" + "".join(f", {out_dir / p}/" for p in pictures))
+    return {"predictions": rows, "csv": str(csv_path)}
+
+
+def _write_csv(rows: list[dict], top_k: int, path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image"] + [f"{key}{k}" for k in range(1, top_k + 1) for key in ("class", "probability")])
+        for row in rows:
+            writer.writerow([row["image"]] + [v for pair in zip(row["classes"], row["probabilities"])
+                                              for v in (pair[0], f"{pair[1]:.6f}")])
+
+
+def _write_feature_maps(model: Classifier, x: Tensor, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for stage, activation in visualize.stage_activations(model.net, x[None]).items():
+        fig = visualize.feature_map_figure(model.display(x), activation, f"{model.net.info.name}: {stage}")
+        visualize.save(fig, folder / f"{stage}.png")
+
+
+def _write_gradcam(model: Classifier, x: Tensor, target: int | None, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cams = []
+    for cls in ([None] if target is None else [None, target]):
+        for plus in (False, True):
+            result = visualize.grad_cam(model.net, x[None], target=cls, plus=plus)
+            name = model.class_names[result.target]
+            cams.append((f"{'Grad-CAM++' if plus else 'Grad-CAM'}: {name} ({result.probabilities[result.target]:.2f})",
+                         result.map))
+    stage = visualize.cam_stage(model.net, x[None])
+    visualize.save(visualize.cam_figure(model.display(x), cams, f"{model.net.info.name}, {stage}"), path)
