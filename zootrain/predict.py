@@ -56,7 +56,12 @@ class Classifier:
 
 def load_module(ckpt: dict, ckpt_path: str) -> ZooClassifier:
     """The trained module of a ``train.py`` checkpoint; weights that do not fit its model are one clear error."""
-    module = ZooClassifier(**ckpt["hyper_parameters"])
+    model = ckpt["hyper_parameters"]["model"]
+    try:
+        module = ZooClassifier(**ckpt["hyper_parameters"])
+    except (TypeError, ValueError) as err:  # model arguments another model does not take
+        raise WeightsError(f"{ckpt_path}: its settings do not build {model['name']}, the model its hyper_parameters "
+                           f"name ({err}); was the checkpoint edited or mixed up?") from None
     own, weights = module.state_dict(), ckpt["state_dict"]
     misfits = sorted(own.keys() ^ weights.keys()) + [k for k in own if k in weights and own[k].shape != weights[k].shape]
     if misfits:
