@@ -62,9 +62,13 @@ pool), i.e. inputs of at least 299x299 in training mode. Here maps below 5x5 bef
 are repeated up to 5x5 (``AtLeast``, the identity wherever torchvision's head runs), so the minimum input is
 75x75 (torchvision's eval-mode minimum) in training mode too. Eval outputs equal torchvision's at every size,
 training outputs wherever torchvision's head runs.
-"""
-from __future__ import annotations
 
+Input scaling of Inception v3: like every zoo model it expects ImageNet mean/std-normalised inputs
+(``model.info.mean/std``). Google's released weights, which torchvision publishes, were trained on inputs scaled
+to (x - 0.5) / 0.5; ``transform_input=True`` (torchvision's switch, default False, faithful to the paper) converts
+the normalised input to that scaling first. ``create_model("inception_v3", pretrained=True)`` sets it, as
+torchvision does when weights are requested, so its inputs stay ImageNet-normalised.
+"""
 from collections import OrderedDict
 from functools import partial
 from typing import Callable, NamedTuple, Sequence, Union
@@ -75,7 +79,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import ClassifierOutput, ZooModel
-from .registry import CIFAR10_MEAN, CIFAR10_STD, register_model
+from .registry import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, register_model
 
 GOOGLENET_PAPER = "Szegedy et al., Going Deeper with Convolutions, CVPR 2015, arXiv:1409.4842"
 INCEPTION_V3_PAPER = (
@@ -130,8 +134,16 @@ class AtLeast(nn.Module):
         self.size = size
 
     def forward(self, x: Tensor) -> Tensor:
-        h, w = x.shape[-2:]
-        return F.adaptive_avg_pool2d(x, (max(h, self.size), max(w, self.size)))
+        return at_least(x, self.size)
+
+
+def at_least(x: Tensor, size: int) -> Tensor:
+    """``AtLeast``'s work; a torch.fx leaf (``torch.fx.wrap``) because it branches on the map size."""
+    h, w = x.shape[-2], x.shape[-1]
+    return F.adaptive_avg_pool2d(x, [max(h, size), max(w, size)])
+
+
+torch.fx.wrap("at_least")
 
 
 class InceptionBlock(nn.Module):
@@ -215,23 +227,24 @@ class InceptionNet(ZooModel):
         return x if pre_logits else self.fc(self.dropout(x))
 
     def forward(self, x: Tensor) -> Tensor | ClassifierOutput:
-        self.check_input(x)
+        self.check_eager_input(x)
         x, aux = self._run(x, with_aux=self.training)
+        if self.global_pool == "":
+            return x
         logits = self.forward_head(x)
         return ClassifierOutput(logits, aux) if aux else logits
 
     def init_aux_classifier(self, layer: nn.Linear) -> None:
         self.init_classifier(layer)
 
-    def reset_classifier(self, num_classes: int) -> None:
-        super().reset_classifier(num_classes)
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        super().reset_classifier(num_classes, global_pool)
         for name in self._aux_taps.values():
             if num_classes == 0:
                 delattr(self, name)
             else:
                 head = self._modules[name]
-                head.fc = nn.Linear(head.fc.in_features, num_classes)
-                self.init_aux_classifier(head.fc)
+                head.fc = self.new_linear(head.fc.in_features, num_classes, self.init_aux_classifier)
         if num_classes == 0:
             self._aux_taps, self.aux_weights = {}, ()
 
@@ -416,9 +429,16 @@ class InceptionV3(InceptionNet):
     first_conv_path = "Conv2d_1a_3x3.conv"
     aux_weights = (0.4,)
 
-    def __init__(self, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5):
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5, transform_input: bool = False):
         super().__init__()
         self.num_classes, self.in_chans = num_classes, in_chans
+        self.transform_input = transform_input
+        if transform_input:  # ImageNet-normalised x -> (x_raw - 0.5) / 0.5, per channel
+            if in_chans != len(IMAGENET_MEAN):
+                raise ValueError(f"transform_input=True needs in_chans={len(IMAGENET_MEAN)} (RGB), got {in_chans}")
+            std, mean = torch.tensor(IMAGENET_STD), torch.tensor(IMAGENET_MEAN)
+            self.register_buffer("input_scale", (std / 0.5).view(1, -1, 1, 1), persistent=False)
+            self.register_buffer("input_shift", ((mean - 0.5) / 0.5).view(1, -1, 1, 1), persistent=False)
         conv = partial(BasicConv2d, batch_norm=True, bn_eps=1e-3)
         channels = self._build_layers(in_chans, INCEPTION_V3_LAYERS, conv)
         self._add_aux_head("Mixed_6e", "AuxLogits", nn.Sequential(OrderedDict(  # torchvision's key names
@@ -449,8 +469,14 @@ class InceptionV3(InceptionNet):
         _trunc_normal(layer.weight, 0.001)
         nn.init.zeros_(layer.bias)
 
+    def _run(self, x: Tensor, with_aux: bool) -> tuple[Tensor, tuple[Tensor, ...]]:
+        if self.transform_input:
+            x = x * self.input_scale + self.input_shift
+        return super()._run(x, with_aux)
+
 
 @register_model(InceptionV3, paper=INCEPTION_V3_PAPER, input_size=(3, 299, 299), min_input_size=(3, 75, 75))
-def inception_v3(num_classes: int = 1000, in_chans: int = 3) -> InceptionV3:
-    """Inception v3 with torchvision's module names (its state_dict loads strictly), auxiliary head on Mixed_6e."""
-    return InceptionV3(num_classes, in_chans)
+def inception_v3(num_classes: int = 1000, in_chans: int = 3, transform_input: bool = False) -> InceptionV3:
+    """Inception v3 with torchvision's module names (its state_dict loads strictly), auxiliary head on Mixed_6e.
+    ``transform_input=True``: rescale ImageNet-normalised inputs as Google's released weights expect."""
+    return InceptionV3(num_classes, in_chans, transform_input=transform_input)

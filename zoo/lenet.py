@@ -113,7 +113,8 @@ class LeNet5(ZooModel):
 
     def __init__(self, num_classes: int = 10, in_chans: int = 1, classic: bool = True):
         super().__init__()
-        self.num_classes, self.in_chans, self.num_features = num_classes, in_chans, 84
+        self.num_classes, self.in_chans, self.num_features = num_classes, in_chans, 120
+        self._head_hidden_size = 84
         self.classic = classic
         self.c1 = nn.Conv2d(in_chans, 6, 5)
         self.s2 = Subsampling(6) if classic else nn.MaxPool2d(2)
