@@ -42,7 +42,7 @@ def export(model: nn.Module, fmt: str, path: Path, example: Tensor, dynamic_batc
     dynamic_shapes = {"x": {0: torch.export.Dim("batch", min=1)}} if dynamic_batch else None
     if fmt == "onnx":
         torch.onnx.export(model, (example,), str(path), dynamo=True, dynamic_shapes=dynamic_shapes,
-                          input_names=["x"], output_names=["logits"])
+                          input_names=["x"], output_names=["logits"], verbose=False)
     elif fmt == "torchscript":
         torch.jit.script(model).save(str(path))  # scripting keeps the batch size free
     else:
