@@ -103,6 +103,14 @@ def test_num_features_and_num_classes_zero_follow_timm(name):
     assert isinstance(headless.train()(x), torch.Tensor)  # no auxiliary heads left either
 
 
+def test_jit_script_of_a_model_in_training_mode_drops_its_auxiliary_outputs():
+    model = _model("googlenet").train()
+    scripted = torch.jit.script(model)
+    assert model.training and scripted.training and hasattr(model, "aux1")
+    out = scripted(_batch("googlenet"))
+    assert isinstance(out, torch.Tensor) and out.shape == (2, NUM_CLASSES)
+
+
 def test_num_features_differs_from_head_hidden_size_only_with_hidden_fc_layers():
     widths = {name: (create_model(name).num_features, create_model(name).head_hidden_size)
               for name in ("lenet5", "alexnet_cifar", "vgg11", "vgg11_bn_cifar", "resnet18_cifar")}

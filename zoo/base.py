@@ -36,8 +36,7 @@ class ZooModel(nn.Module):
     ``aux_weights`` holds the paper's loss weight of each auxiliary output returned in training mode.
 
     Used by other code: the eager input check is skipped under torch.fx, ``torch.jit.trace``, ``torch.compile`` and
-    ``torch.export``; ``torch.jit.script(model)`` scripts the model's torch.fx graph (traced in its current
-    train/eval mode); ``forward_intermediates`` and ``feature_info`` (zoo.features) give each stage's feature maps.
+    ``torch.export``; ``torch.jit.script(model)`` scripts the model's torch.fx graph (without auxiliary outputs); ``forward_intermediates`` and ``feature_info`` (zoo.features) give each stage's feature maps.
     """
 
     first_conv_path: str = ""
@@ -71,8 +70,12 @@ class ZooModel(nn.Module):
         return x if self.global_pool == "" else self.forward_head(x)
 
     def __prepare_scriptable__(self) -> nn.Module:
-        """``torch.jit.script`` compiles the torch.fx graph: the same modules and state_dict keys, static control flow."""
-        graph_module = torch.fx.symbolic_trace(self)
+        """``torch.jit.script`` compiles the torch.fx graph of the inference forward (no auxiliary outputs): the same
+        modules and state_dict keys, no Python control flow; ``train()``/``eval()`` still switch dropout and BN."""
+        was_training = self.training
+        graph_module = torch.fx.symbolic_trace(self.eval())
+        self.train(was_training)
+        graph_module.train(was_training)
         for node in graph_module.graph.nodes:
             node.type = None  # forward's annotation (Tensor | ClassifierOutput) is no TorchScript type; it infers one
         graph_module.recompile()
