@@ -266,7 +266,7 @@ def test_alexnet_cifar_variant():
     assert info.input_size == (3, 32, 32) and info.num_classes == 10 and info.tags == ("cifar",)
     model = create_model("alexnet_cifar").eval()
     assert (model.features.conv1.kernel_size, model.features.conv1.stride) == ((5, 5), (1, 1))
-    assert model.num_features == 1024
+    assert model.num_features == 256 and model.head_hidden_size == 1024
     with torch.no_grad():
         assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     model.train()

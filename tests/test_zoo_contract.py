@@ -83,12 +83,14 @@ def test_every_parameter_gets_a_gradient(name):
 
 
 @pytest.mark.parametrize("name", registry())
-def test_reset_classifier_zero_returns_pooled_features(name):
+def test_reset_classifier_zero_returns_pre_logits(name):
     model = create_model(name, num_classes=NUM_CLASSES).eval()
     model.reset_classifier(0)
+    x = _batch(name)
     with torch.no_grad():
-        feats = model(_batch(name))
-    assert feats.shape == (2, model.num_features)
+        feats = model(x)
+        torch.testing.assert_close(feats, model.forward_head(model.forward_features(x), pre_logits=True))
+    assert feats.shape == (2, model.head_hidden_size)
     model.reset_classifier(3)
     with torch.no_grad():
         assert model(_batch(name)).shape == (2, 3)
@@ -105,7 +107,7 @@ def test_forward_features_then_head_equals_forward(name):
         feats = model.forward_features(x)
         pooled = model.forward_head(feats, pre_logits=True)
         torch.testing.assert_close(model.forward_head(feats), full)
-    assert pooled.shape == (2, model.num_features)
+    assert feats.shape[1] == model.num_features and pooled.shape == (2, model.head_hidden_size)
 
 
 @pytest.mark.parametrize("name", registry())

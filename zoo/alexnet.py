@@ -99,7 +99,8 @@ class AlexNet(ZooModel):
 
     def __init__(self, config: AlexNetConfig, num_classes: int = 1000, in_chans: int = 3):
         super().__init__()
-        self.num_classes, self.in_chans, self.num_features = num_classes, in_chans, config.fc_width
+        self.num_classes, self.in_chans = num_classes, in_chans
+        self.num_features, self._head_hidden_size = config.convs[-1].out_channels, config.fc_width
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         self._block_names: list[list[str]] = []
         in_ch = in_chans

@@ -275,8 +275,10 @@ class InceptionNet(ZooModel):
         return x if pre_logits else self.fc(self.dropout(x))
 
     def forward(self, x: Tensor) -> Tensor | ClassifierOutput:
-        self.check_input(x)
+        self.check_eager_input(x)
         x, aux = self._run(x, with_aux=self.training)
+        if self.global_pool == "":
+            return x
         logits = self.forward_head(x)
         if len(aux) > 0:
             return ClassifierOutput(logits, tuple(aux))
@@ -285,16 +287,15 @@ class InceptionNet(ZooModel):
     def init_aux_classifier(self, layer: nn.Linear) -> None:
         self.init_classifier(layer)
 
-    def reset_classifier(self, num_classes: int) -> None:
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Also replaces each auxiliary head's final layer; ``0`` removes the auxiliary heads for good."""
-        super().reset_classifier(num_classes)
+        super().reset_classifier(num_classes, global_pool)
         for name in self.aux_taps:
             if num_classes == 0:
                 delattr(self, name)
             else:
                 head = self._modules[name]
-                head.fc = nn.Linear(head.fc.in_features, num_classes)
-                self.init_aux_classifier(head.fc)
+                head.fc = self.new_linear(head.fc.in_features, num_classes, self.init_aux_classifier)
         if num_classes == 0:
             self.aux_taps, self.tapped, self.aux_weights = {}, [], ()
 

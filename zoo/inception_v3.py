@@ -25,6 +25,12 @@ Deviations of Inception v3 from the paper (all shared with torchvision, which fo
 - Initialisation (the paper gives none): truncated normal (cut at 2 sigma), sigma 0.1 for every conv/linear weight
   and 0.001 for the auxiliary classifier, zero linear biases (torchvision's effective sigmas; torchvision cuts
   at +-2 absolute, i.e. hardly at all).
+Input scaling: like every zoo model it expects ImageNet mean/std-normalised inputs (``model.info.mean/std``).
+Google's released weights, which torchvision publishes, were trained on inputs scaled to (x - 0.5) / 0.5;
+``transform_input=True`` (torchvision's switch, default False, faithful to the paper) converts the normalised
+input to that scaling first. ``create_model("inception_v3", pretrained=True)`` sets it, as torchvision does when
+weights are requested, so its inputs stay ImageNet-normalised.
+
 Deviation from torchvision: its auxiliary head needs a 17x17 Mixed_6e map (a valid 5x5 conv follows the 5x5/3
 pool), i.e. inputs of at least 299x299 in training mode. Here maps below 5x5 before that pool and before that conv
 are repeated up to 5x5 (``AtLeast``, the identity wherever torchvision's head runs), so the minimum input is
@@ -34,11 +40,13 @@ training outputs wherever torchvision's head runs.
 from collections import OrderedDict
 from functools import partial
 
+import torch
 import torch.nn as nn
+from torch import Tensor
 
 from .inception_blocks import (AtLeast, AuxHead, BasicConv2d, Block, Branch, ConvFactory, ConvSpec,
                                InceptionNet, conv_1xn, conv_nx1, trunc_normal_2sigma)
-from .registry import register_model
+from .registry import IMAGENET_MEAN, IMAGENET_STD, register_model
 
 PAPER = "Szegedy et al., Rethinking the Inception Architecture for Computer Vision, CVPR 2016, arXiv:1512.00567"
 
@@ -117,11 +125,24 @@ class InceptionV3(InceptionNet):
     first_conv_path = "Conv2d_1a_3x3.conv"
     aux_weights = (0.4,)
 
-    def __init__(self, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5):
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5,
+                 transform_input: bool = False):
         super().__init__(num_classes, in_chans, INCEPTION_V3_LAYERS, partial(BasicConv2d, batch_norm=True, bn_eps=1e-3),
                          [AuxHead("Mixed_6e", "AuxLogits", _aux_head)], dropout)
         self.init_torchvision_style(partial(trunc_normal_2sigma, std=0.1))
         self.init_aux_classifier(self.AuxLogits.fc)
+        self.transform_input = transform_input
+        if transform_input:  # ImageNet-normalised x -> (x_raw - 0.5) / 0.5, per channel
+            if in_chans != len(IMAGENET_MEAN):
+                raise ValueError(f"transform_input=True needs in_chans={len(IMAGENET_MEAN)} (RGB), got {in_chans}")
+            std, mean = torch.tensor(IMAGENET_STD), torch.tensor(IMAGENET_MEAN)
+            self.register_buffer("input_scale", (std / 0.5).view(1, -1, 1, 1), persistent=False)
+            self.register_buffer("input_shift", ((mean - 0.5) / 0.5).view(1, -1, 1, 1), persistent=False)
+
+    def _run(self, x: Tensor, with_aux: bool) -> tuple[Tensor, list[Tensor]]:
+        if self.transform_input:
+            x = x * self.input_scale + self.input_shift
+        return super()._run(x, with_aux)
 
     def init_classifier(self, layer: nn.Linear) -> None:
         trunc_normal_2sigma(layer.weight, 0.1)
@@ -133,6 +154,7 @@ class InceptionV3(InceptionNet):
 
 
 @register_model(InceptionV3, paper=PAPER, input_size=(3, 299, 299), min_input_size=(3, 75, 75))
-def inception_v3(num_classes: int = 1000, in_chans: int = 3) -> InceptionV3:
-    """Inception v3 with torchvision's module names (its state_dict loads strictly), auxiliary head on Mixed_6e."""
-    return InceptionV3(num_classes, in_chans)
+def inception_v3(num_classes: int = 1000, in_chans: int = 3, transform_input: bool = False) -> InceptionV3:
+    """Inception v3 with torchvision's module names (its state_dict loads strictly), auxiliary head on Mixed_6e.
+    ``transform_input=True``: rescale ImageNet-normalised inputs as Google's released weights expect."""
+    return InceptionV3(num_classes, in_chans, transform_input=transform_input)

@@ -189,7 +189,8 @@ class LeNet5(ZooModel):
         super().__init__()
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-        self.num_classes, self.in_chans, self.num_features = num_classes, in_chans, 84
+        self.num_classes, self.in_chans, self.num_features = num_classes, in_chans, 120
+        self._head_hidden_size = 84
         self.classic = classic
         self.rbf_output = output == "rbf"
         _check_rbf_classes(self.rbf_output, num_classes)
@@ -222,13 +223,14 @@ class LeNet5(ZooModel):
             nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
             nn.init.zeros_(layer.bias)
 
-    def reset_classifier(self, num_classes: int) -> None:
-        """With the RBF output: a fresh RBF layer (10 classes only) or, for 0, pooled features."""
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """With the RBF output: a fresh RBF layer (10 classes only) or, for 0, the pre-logits features."""
         if not self.rbf_output or num_classes == 0:
-            super().reset_classifier(num_classes)
+            super().reset_classifier(num_classes, global_pool)
             return
         _check_rbf_classes(True, num_classes)
-        self.num_classes, self.output = num_classes, EuclideanRBF()
+        old = self.output.prototypes
+        self.num_classes, self.output = num_classes, EuclideanRBF().to(device=old.device, dtype=old.dtype)
 
     # ----- forward -----
     def check_input(self, x: Tensor) -> None:

@@ -5,12 +5,14 @@
 from __future__ import annotations
 
 import difflib
-import inspect
 import fnmatch
+import inspect
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch.nn as nn
+
+from .features import FeatureListNet
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -95,20 +97,67 @@ def model_info(name: str) -> ModelInfo:
     return _lookup(name)[1]
 
 
-def create_model(name: str, num_classes: int | None = None, in_chans: int | None = None, **kwargs) -> nn.Module:
-    """Build a registered model. ``num_classes``/``in_chans`` default to the paper's setting."""
+def fit_channels(values: tuple[float, ...], in_chans: int) -> tuple[float, ...]:
+    """Per-channel statistics for ``in_chans`` channels: their mean for one (grey), else repeated cyclically,
+    as ``zoo.weights.adapt_first_conv`` adapts the first convolution."""
+    if len(values) == in_chans:
+        return values
+    if in_chans == 1:
+        return (sum(values) / len(values),)
+    return tuple(values[i % len(values)] for i in range(in_chans))
+
+
+def create_model(name: str, num_classes: int | None = None, in_chans: int | None = None, *,
+                 pretrained: bool = False, features_only: bool = False,
+                 out_indices: int | Sequence[int] | None = None, **kwargs) -> nn.Module:
+    """Build the registered model ``name`` (``list_models()`` lists them; ``list_models("resnet*")`` filters with a
+    shell-style glob: ``*`` any text, ``?`` one character, ``[ab]`` one of a set; case-sensitive).
+
+    Args:
+        name: a registered name; an unknown one raises a KeyError suggesting close names.
+        num_classes: classifier outputs; default the paper's (``model_info(name).num_classes``). ``0`` builds no
+            classifier: the model returns the pre-logits vector of width ``model.head_hidden_size``
+            (the same as ``model.reset_classifier(0)``), and models with auxiliary heads lose them.
+        in_chans: input channels; default the paper's. ``model.info.mean``/``std`` follow (the mean of the
+            statistics for one channel, repeated cyclically for more).
+        pretrained: load the published ImageNet weights (``zoo.pretrained``: downloaded once into torch.hub's
+            cache, SHA-256 checked, read with ``weights_only=True``); offline, the error names the file to place in
+            the cache. A different ``num_classes`` gets a fresh classifier, a different ``in_chans`` an adapted
+            first convolution.
+        features_only: return a ``zoo.features.FeatureListNet`` instead: it maps images to the list of feature maps
+            of the stages ``out_indices`` (stem, stage1, ... of ``group_layout``), with ``feature_info``
+            (channels and reduction of each) — a backbone for FPN or U-Net heads.
+        out_indices: stages kept with ``features_only``: None for all, an int k for the last k, or indices
+            (negative count from the end).
+        **kwargs: the model's own factory arguments (e.g. ``aux=False`` for GoogLeNet, ``drop_rate`` for DenseNet,
+            ``transform_input`` for Inception v3); ``help(zoo.registry._REGISTRY[name][0])`` shows them.
+
+    Returns the model (a ``zoo.ZooModel``) with ``model.info`` (a ``ModelInfo``) describing it.
+    """
     factory, info = _lookup(name)
+    if out_indices is not None and not features_only:
+        raise ValueError("out_indices selects the stages of a features_only model: pass features_only=True too")
     num_classes = info.num_classes if num_classes is None else num_classes
     in_chans = info.input_size[0] if in_chans is None else in_chans
+    if pretrained:
+        from .pretrained import load_published, pretrained_file  # imports zoo.base, which imports this module
+
+        kwargs = {**pretrained_file(name).model_kwargs, **kwargs}
     model = factory(num_classes=num_classes, in_chans=in_chans, **kwargs)
     channels = (in_chans,)
     model.info = replace(
         info,
         input_size=channels + info.input_size[1:],
         min_input_size=channels + info.min_input_size[1:],
+        mean=fit_channels(info.mean, in_chans),
+        std=fit_channels(info.std, in_chans),
         num_classes=num_classes,
     )
-    return model
+    if pretrained:
+        load_published(model, name)
+    if num_classes == 0:
+        model.reset_classifier(0)
+    return FeatureListNet(model, out_indices) if features_only else model
 
 
 def model_arguments(name: str) -> dict[str, inspect.Parameter]:

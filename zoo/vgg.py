@@ -21,7 +21,7 @@ Deviations from the paper:
 - Configuration A-LRN and C (1x1 convolutions) of Table 1 are not provided.
 CIFAR variants (``vgg*_bn_cifar``, not from the paper): the same BN convolution table for 32x32 inputs, where
 the five pools leave 1x1x512; a global average pool (identity at 32x32) and a single ``Linear(512, num_classes)``
-(``classifier.0``) replace fc6-fc8, so ``num_features`` is 512 and there is no dropout.
+(``classifier.0``) replace fc6-fc8, so ``head_hidden_size`` is 512 and there is no dropout.
 """
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ class VGG(ZooModel):
         for hidden in hidden_fc:
             head += [nn.Linear(width, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout)]
             width = hidden
-        self.num_features = width
+        self.num_features, self._head_hidden_size = in_ch, width
         self.classifier = nn.Sequential(*head, nn.Linear(width, num_classes))
         self.init_torchvision_style(partial(nn.init.kaiming_normal_, mode="fan_out", nonlinearity="relu"))
 
