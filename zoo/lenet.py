@@ -229,8 +229,8 @@ class LeNet5(ZooModel):
             super().reset_classifier(num_classes, global_pool)
             return
         _check_rbf_classes(True, num_classes)
-        old = self.output.prototypes
-        self.num_classes, self.output = num_classes, EuclideanRBF().to(device=old.device, dtype=old.dtype)
+        like = self.f6.weight  # the new layer follows the model's device and dtype
+        self.num_classes, self.output = num_classes, EuclideanRBF().to(device=like.device, dtype=like.dtype)
 
     # ----- forward -----
     def check_input(self, x: Tensor) -> None:

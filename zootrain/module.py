@@ -81,7 +81,7 @@ class ZooClassifier(L.LightningModule):
         """
         on_cuda = self.device.type == "cuda"
         supports = opt_cfg["_target_"] in FUSED_CAPABLE and "fused" not in opt_cfg and "foreach" not in opt_cfg
-        clipping = bool(self.trainer.gradient_clip_val)
+        clipping = self._trainer is not None and bool(self._trainer.gradient_clip_val)
         return {"fused": True} if on_cuda and supports and not clipping else {}
 
     # ----- steps -----
