@@ -1,7 +1,8 @@
-"""Data-path throughput: CIFAR-10 training batches from the GPU-resident loader vs the ordinary DataLoader.
+"""Data-path throughput: CIFAR-10 training batches from the batched (GPU-resident) loader vs the ordinary DataLoader.
 
-Every side is the training loader of the same ``ImageClassificationData`` (cifar10 from the shared JPEG zip, the
-train split after holding out val_fraction 0.1, random crop with padding 4 + horizontal flip, normalisation):
+Every side is the training loader of the same ``ImageClassificationData`` (cifar10 from the JPEG zip at
+``--zip-path``, the train split after holding out val_fraction 0.1, random crop with padding 4 + horizontal flip,
+normalisation):
 
 - ``gpu_resident``: ``dataset.loader=batched`` -> ``BatchedLoader``: the uint8 images on the device once, each batch
   gathered, augmented and normalised there;
