@@ -1,7 +1,8 @@
-"""Data-path throughput: CIFAR-10 training batches from the GPU-resident loader vs the ordinary DataLoader.
+"""Data-path throughput: CIFAR-10 training batches from the batched (GPU-resident) loader vs the ordinary DataLoader.
 
-Every side is the training loader of the same ``ImageClassificationData`` (cifar10 from the shared JPEG zip, the
-train split after holding out val_fraction 0.1, random crop with padding 4 + horizontal flip, normalisation):
+Every side is the training loader of the same ``ImageClassificationData`` (cifar10 from the JPEG zip at
+``--zip-path``, the train split after holding out val_fraction 0.1, random crop with padding 4 + horizontal flip,
+normalisation):
 
 - ``gpu_resident``: ``dataset.loader=batched`` -> ``BatchedLoader``: the uint8 images on the device once, each batch
   gathered, augmented and normalised there;
@@ -32,7 +33,7 @@ from typing import Iterator
 import torch
 
 from common import DATA_DIR, fmt, format_table, progress, synchronize, write_payload
-from zootrain.data import ImageClassificationData
+from zootrain.data import ZIP_ENV, ImageClassificationData
 
 TARGET = 5.0
 DEFAULTS = {"cpu": {"batch_size": 128, "batches": 100, "warmup": 10},
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="worker processes of the second DataLoader side (default: min(8, CPUs) = %(default)s)")
     parser.add_argument("--data-dir", default=str(DATA_DIR),
                         help="dataset root, where the decoded CIFAR-10 cache lives (default: %(default)s)")
+    parser.add_argument("--zip-path", default=os.environ.get(ZIP_ENV),
+                        help=f"the CIFAR-10 JPEG zip, or a folder laid out cifar10/train/<class>/*.jpg (default: "
+                             f"${ZIP_ENV}, as dataset=cifar10; unset: CIFAR-10 under --data-dir)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch in the main process (default: torch's)")
     parser.add_argument("--json", type=Path, help="write results and environment to this file")
     return parser
@@ -76,12 +80,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def training_loader(args, gpu_resident: bool, num_workers: int | None):
     """The datamodule's training loader for one process on ``args.device``."""
-    data = ImageClassificationData("cifar10", root=args.data_dir, batch_size=args.batch_size,
+    data = ImageClassificationData("cifar10", root=args.data_dir, zip_path=args.zip_path, batch_size=args.batch_size,
                                    num_workers=num_workers, loader="batched" if gpu_resident else "per_image",
                                    pin_memory=args.device.type == "cuda")
-    # Outside a Trainer the datamodule places the GPU-resident images on the CPU; it reads the device, rank and
-    # world size from its trainer, so a stand-in with those three attributes puts them on the benchmarked device.
-    data.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=args.device), global_rank=0, world_size=1)
+    # Outside a Trainer the datamodule places the GPU-resident images on the CPU; it reads the device, rank, world
+    # size and overfit_batches from its trainer, so a stand-in with those puts them on the benchmarked device.
+    data.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=args.device), global_rank=0, world_size=1,
+                                   overfit_batches=0)
     data.prepare_data()
     return data, data.train_dataloader()
 
@@ -136,9 +141,9 @@ def main(argv=None) -> list[dict]:
     extra = {"gpu_resident": {"workers": None, "pin_memory": None}}
     for workers in (None, args.workers):  # None: the datamodule's default
         data, loader = training_loader(args, gpu_resident=False, num_workers=workers)
-        name = f"dataloader_w{data.num_workers}"
+        name = f"dataloader_w{loader.num_workers}"
         sides.append(Side(name, loader, device, on_host=True))
-        extra[name] = {"workers": data.num_workers, "pin_memory": data.pin_memory}
+        extra[name] = {"workers": loader.num_workers, "pin_memory": loader.pin_memory}
     train_images = len(data.splits["train"])
     for r in range(args.rounds):
         for side in sides:

@@ -17,8 +17,8 @@ reported separately (setup s, start s), as is the whole ``train(cfg)`` call (tot
 
 Presets:
   digits   the default ``python train.py`` (LeNet-5 on scikit-learn's digits), on the CPU; target 0.97 within 30 s
-  cifar10  experiment=cifar10_resnet18 (CIFAR-10 from the shared JPEG zip, 5,000 images held out for
-           validation, the rest GPU-resident); target 0.94; meant for a GPU
+  cifar10  experiment=cifar10_resnet18 (CIFAR-10 from the JPEG zip at $CNN_ZOO_CIFAR10_ZIP, 5,000 images
+           held out for validation, the rest on the device via the batched loader); target 0.94; meant for a GPU
 
     python benchmarks/time_to_accuracy.py --preset digits --seeds 3
     python benchmarks/time_to_accuracy.py --preset cifar10 --seeds 3 --json results/tta_cifar10.json
@@ -119,7 +119,7 @@ def run_once(overrides: list[str], seed: int, target: float, output_dir: Path) -
         "final_val_acc": last.get("val_acc"), "best_val_acc": max((r["val_acc"] for r in clock.trace), default=None),
         "epochs_run": last.get("epoch"),
         "setup_s": clock.setup_at - started,  # config objects, data loaded (decoded/cached), model, trainer
-        "start_s": clock.train_start - clock.setup_at,  # device placement, GPU-resident copy, sanity validation
+        "start_s": clock.train_start - clock.setup_at,  # device placement, batched loader's copy, sanity validation
         "training_s": clock.train_end - clock.train_start,
         "total_s": finished - started,  # the whole train(cfg) call: the above plus final plots and metrics.json
         "trace": clock.trace,

@@ -1,0 +1,134 @@
+"""Smoke tests of benchmarks/: every script runs end to end at its smallest size and writes its figures as JSON.
+
+Each runs as a subprocess (as a user runs it), on the CPU with one thread, with PROJECT_ROOT in tmp_path so data
+caches and results stay out of the checkout. Timings are only checked to be finite numbers, never compared.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from zootrain.data import CIFAR10_CLASSES, ZIP_ENV
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = REPO_ROOT / "benchmarks"
+SMOKE_TESTED = {"data_path.py", "lightning_overhead.py", "time_to_accuracy.py", "zoo_vs_torchvision.py"}
+STEP_FIGURES = ("images_per_s", "median_step_s", "mean_step_s", "min_step_s", "max_step_s")
+CIFAR_PER_CLASS = 10  # 100 images: 90 to train on, 10 held out for validation
+
+
+def run_benchmark(script: str, tmp_path: Path, *args: str) -> dict:
+    """Run ``benchmarks/<script> --threads 1 --json ... *args``; its JSON payload."""
+    out = tmp_path / "results" / f"{Path(script).stem}.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PROJECT_ROOT": str(tmp_path)}
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / script), "--threads", "1", "--json", str(out), *args],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"wrote {out}" in proc.stderr
+    payload = json.loads(out.read_text())
+    assert payload["script"] == Path(script).stem
+    assert payload["environment"]["torch_threads"] == 1
+    return payload
+
+
+def assert_finite(record: dict, *keys: str) -> None:
+    for key in keys:
+        value = record[key]
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), f"{key}: {value!r}"
+        assert math.isfinite(value), f"{key}: {value!r}"
+
+
+def assert_positive_times(values: list, count: int) -> None:
+    assert len(values) == count
+    assert all(isinstance(v, float) and math.isfinite(v) and v > 0 for v in values), values
+
+
+@pytest.fixture(scope="module")
+def few_cifar_images(tmp_path_factory) -> Path:
+    """A folder laid out cifar10/train/<class>/*.jpg holding the first images of each class of the shared zip."""
+    source = os.environ.get(ZIP_ENV)
+    if not source:
+        pytest.skip(f"${ZIP_ENV} (the CIFAR-10 JPEG zip) is not set")
+    folder = tmp_path_factory.mktemp("cifar10-few")
+    with zipfile.ZipFile(source) as archive:
+        for name in CIFAR10_CLASSES:
+            for i in range(CIFAR_PER_CLASS):
+                archive.extract(f"cifar10/train/{name}/{i:04d}.jpg", folder)
+    return folder
+
+
+def test_every_benchmark_script_has_a_smoke_test():
+    scripts = {p.name for p in BENCHMARKS.glob("*.py")} - {"common.py"}
+    assert scripts == SMOKE_TESTED
+
+
+def test_zoo_vs_torchvision_reports_both_sides(tmp_path):
+    payload = run_benchmark("zoo_vs_torchvision.py", tmp_path, "--device", "cpu", "--models", "resnet18",
+                            "--batch-size", "2", "--image-size", "32", "--warmup", "1", "--steps", "2")
+    [result] = payload["results"]
+    assert [result[k] for k in ("model", "setting", "batch_size", "image_size")] == ["resnet18", "fp32", 2, 32]
+    for side in ("zoo", "torchvision"):
+        assert_finite(result[side], *STEP_FIGURES)
+        assert_positive_times(result[side]["step_times_s"], 2)
+        assert result[side]["peak_memory_mib"] is None  # CUDA only
+    assert result["zoo"]["params"] == result["torchvision"]["params"] == 11_689_512
+    assert_finite(result, "ratio_zoo_over_torchvision")
+    assert result["ratio_zoo_over_torchvision"] == pytest.approx(
+        result["zoo"]["images_per_s"] / result["torchvision"]["images_per_s"])
+
+
+def test_lightning_overhead_reports_bare_and_lightning_loops(tmp_path):
+    payload = run_benchmark("lightning_overhead.py", tmp_path, "--device", "cpu", "--models", "lenet5",
+                            "--batch-size", "4", "--warmup", "1", "--steps", "2", "--rounds", "2")
+    [result] = payload["results"]
+    assert (result["model"], result["rounds"], result["image_size"]) == ("lenet5", 2, 32)
+    for loop in ("bare", "lightning"):
+        assert_finite(result[loop], *STEP_FIGURES)
+        assert_positive_times(result[loop]["step_times_s"], 2 * 2)  # rounds x steps
+    assert_finite(result, "overhead", "overhead_mean")
+    assert result["overhead"] == pytest.approx(result["lightning"]["median_step_s"] / result["bare"]["median_step_s"])
+
+
+def test_data_path_reports_every_side_on_a_few_cifar_images(tmp_path, few_cifar_images):
+    payload = run_benchmark("data_path.py", tmp_path, "--device", "cpu", "--zip-path", str(few_cifar_images),
+                            "--batch-size", "4", "--warmup", "1", "--batches", "2", "--rounds", "2", "--workers", "1")
+    *sides, summary = payload["results"]
+    assert [s["side"] for s in sides] == ["gpu_resident", "dataloader_w0", "dataloader_w1"]
+    for side in sides:
+        assert_finite(side, "images_per_s", "first_batch_s", "ratio_gpu_resident")
+        assert_positive_times(side["round_images_per_s"], 2)
+        assert side["train_images"] == 90  # the folder's 100 less the 10 held out for validation
+    assert sides[0]["ratio_gpu_resident"] == 1.0
+    assert summary["best_dataloader"] in ("dataloader_w0", "dataloader_w1")
+    assert_finite(summary, "ratio_vs_best_dataloader", "target")
+    assert summary["meets_target"] is None  # the target is a GPU's
+    assert list((tmp_path / "data" / ".cache").glob("cifar10-train-*.pt"))  # decoded under PROJECT_ROOT
+
+
+@pytest.mark.parametrize("preset", ["digits", "cifar10"])
+def test_time_to_accuracy_reports_the_time_to_target(tmp_path, preset, request):
+    cifar = ["--override", f"dataset.zip_path={request.getfixturevalue('few_cifar_images')}",
+             "--override", "model=lenet5_modern", "--override", "dataset.batch_size=4"] if preset == "cifar10" else []
+    payload = run_benchmark("time_to_accuracy.py", tmp_path, "--preset", preset, "--target", "0", "--max-epochs", "1",
+                            "--seeds", "2", "--output-dir", str(tmp_path / "runs"), *cifar,
+                            "--override", "trainer.limit_train_batches=2", "--override", "trainer.limit_val_batches=1")
+    *runs, last = payload["results"]
+    assert [r["seed"] for r in runs] == [42, 43]
+    for run in runs:
+        assert run["dataset"] == preset and run["device"] == "cpu" and run["reached"]
+        assert_finite(run, "time_to_target_s", "setup_s", "start_s", "training_s", "total_s", "final_val_acc")
+        assert 0 <= run["final_val_acc"] <= 1 and run["epochs_to_target"] == run["epochs_run"] == 1
+        [validation] = run["trace"]
+        assert validation["step"] == 2
+        assert_finite(validation, "elapsed_s", "val_acc", "val_loss")
+    summary = last["summary"]
+    assert summary["runs"] == summary["runs_reaching_target"] == 2
+    assert_finite(summary["time_to_target_s"], "mean", "std")
+    assert (tmp_path / "runs" / f"{preset}-seed43").is_dir()
