@@ -50,23 +50,29 @@ def main() -> None:
     parser.add_argument("--checkout", type=Path, default=Path("."), help="the checkout whose train.py/evaluate.py run")
     parser.add_argument("--table", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "reliability.md")
     parser.add_argument("--out", type=Path, required=True, help="JSON file for the per-row outcomes and counts")
+    parser.add_argument("--rows", type=int, nargs="*", help="only these rows, replacing theirs in an existing --out")
     args = parser.parse_args()
     checkout = args.checkout.resolve()
     rows = [m for m in map(ROW.match, args.table.read_text().splitlines()) if m]
-    results = []
+    rows = [m for m in rows if not args.rows or int(m.group(1)) in args.rows]
+    kept = json.loads(args.out.read_text())["rows"] if args.rows and args.out.is_file() else []
+    results = [r for r in kept if r["row"] not in (args.rows or [])]
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         files = make_files(root, checkout)
         for match in rows:
             number, what, script, arguments = match.group(1), match.group(2).strip(), match.group(3), match.group(4)
             argv = [a.format(**files) for a in arguments.split()]
-            proc = subprocess.run([sys.executable, str(checkout / f"{script}.py"), *argv, *LIMITS[script],
-                                   f"paths.log_dir={root / 'logs'}"], cwd=root, capture_output=True, text=True)
+            given = {a.partition("=")[0] for a in argv}
+            limits = [a for a in [*LIMITS[script], f"paths.log_dir={root / 'logs'}"] if a.partition("=")[0] not in given]
+            proc = subprocess.run([sys.executable, str(checkout / f"{script}.py"), *argv, *limits], cwd=root,
+                                  capture_output=True, text=True)
             outcome = classify(proc)
             last = proc.stderr.strip().splitlines()[-1][:200] if proc.stderr.strip() else ""
             results.append({"row": int(number), "what": what, "outcome": outcome, "exit": proc.returncode,
                             "last_stderr_line": last})
             print(f"{number:>3} {outcome:<9} {what}", flush=True)
+    results.sort(key=lambda r: r["row"])
     counts = Counter(r["outcome"] for r in results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"checkout": str(checkout), "counts": counts, "rows": results}, indent=2))

@@ -19,14 +19,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from zoo import create_model, list_models, model_info
+from test_zoo_contract import HEAVY
+
+from zoo import create_model, list_models
 
 GOLDEN_FILE = Path(__file__).parent / "golden" / "initial_weights.json"
 SEED = 0
 RTOL = 1e-5  # of the tensor's sum of |values|: far below what one changed random draw moves a sum by
 UPDATE = os.environ.get("ZOO_UPDATE_GOLDEN") == "1"
-# The ImageNet VGGs take 2-3 s each to initialise on one core: all but the smallest two run with -m slow.
-SLOW = set(n for n in list_models("vgg*") if model_info(n).input_size[1] >= 224) - {"vgg11", "vgg11_bn"}
+# The heavy models of the contract tests (2-6 s each to initialise on one core) run with -m slow.
+SLOW = HEAVY
 
 
 def fingerprint(name: str) -> dict:

@@ -22,7 +22,7 @@ SIZE_LIMITS = {"train.py": ["trainer.max_epochs=1", "trainer.limit_train_batches
                             "trainer.num_sanity_val_steps=0", "dataset.batch_size=4",
                             "callbacks.progress_bar.refresh_rate=0"],
                "evaluate.py": ["trainer.limit_test_batches=2"]}
-CI_COMMANDS = ("pip install", "python -m pytest")  # .ci/run runs these itself
+CI_COMMANDS = ("pip install", "ruff ", "python -m pytest")  # .ci/run runs these itself
 NEEDS_GPU = ("trainer=gpu", "trainer=ddp ")
 NEEDS_PLUGIN = {"launcher=submitit_slurm": "hydra_plugins.hydra_submitit_launcher"}
 

@@ -16,6 +16,7 @@ from zoo.registry import model_arguments
 from zootrain.run import evaluate, train
 
 from conftest import CONFIG_DIR, compose_config
+from test_zoo_contract import registry
 
 REPO = Path(__file__).resolve().parent.parent
 FAMILY_ALIASES = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
@@ -76,7 +77,7 @@ def test_same_seed_deterministic_runs_give_identical_metrics(make_cfg):
     assert keys and all(runs[0][k] == runs[1][k] for k in keys)
 
 
-@pytest.mark.parametrize("model", MODEL_CONFIGS)
+@pytest.mark.parametrize("model", registry() + FAMILY_ALIASES)
 def test_every_model_config_passes_fast_dev_run(make_cfg, model):
     result = train(make_cfg(f"model={model}", "debug=fast_dev_run", "dataset.batch_size=2"))
     assert result["model"] in list_models()
