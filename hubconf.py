@@ -1,8 +1,9 @@
 """torch.hub entry points: one per registered zoo model, taking ``create_model``'s arguments.
 
-    model = torch.hub.load("<this repository's directory>", "resnet50", source="local", num_classes=10)
-    model = torch.hub.load("<directory>", "resnet50", source="local", pretrained=True)  # downloads, see zoo.pretrained
+model = torch.hub.load("<this repository's directory>", "resnet50", source="local", num_classes=10)
+model = torch.hub.load("<directory>", "resnet50", source="local", pretrained=True)  # downloads, see zoo.pretrained
 """
+
 import zoo as _zoo
 
 dependencies = ["torch", "torchvision"]

@@ -7,6 +7,7 @@ revision checked out elsewhere): a clear one-line error, a traceback, silence (e
 Every row runs as ``python train.py|evaluate.py <arguments> <size limits>`` in a scratch folder, with the
 placeholders of the table filled by files this script makes (see docs/reliability.md).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,16 +23,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from bad_input_files import make_bad_files  # noqa: E402  (the table's files, made as its test makes them)
 
 ROW = re.compile(r"^\| (\d+) \| ([^|]+) \| `(train|evaluate)([^`]*)` \| ([^|]+) \|$")
-LIMITS = {"train": ["trainer.max_epochs=1", "trainer.limit_train_batches=40", "trainer.limit_val_batches=2",
-                    "callbacks.progress_bar.refresh_rate=0"],
-          "evaluate": ["trainer.limit_test_batches=2"]}
+LIMITS = {
+    "train": [
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=40",
+        "trainer.limit_val_batches=2",
+        "callbacks.progress_bar.refresh_rate=0",
+    ],
+    "evaluate": ["trainer.limit_test_batches=2"],
+}
 
 
 def make_files(root: Path, checkout: Path) -> dict[str, str]:
     files = make_bad_files(root)
     files["finished"] = root / "finished"
-    subprocess.run([sys.executable, str(checkout / "train.py"), f"hydra.run.dir={files['finished']}",
-                    "auto_resume=true", *LIMITS["train"]], cwd=root, capture_output=True, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(checkout / "train.py"),
+            f"hydra.run.dir={files['finished']}",
+            "auto_resume=true",
+            *LIMITS["train"],
+        ],
+        cwd=root,
+        capture_output=True,
+        check=True,
+    )
     files["lenet5_ckpt"] = files["finished"] / "checkpoints" / "last.ckpt"
     return {k: str(v) for k, v in files.items()}
 
@@ -48,7 +65,9 @@ def classify(proc: subprocess.CompletedProcess) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkout", type=Path, default=Path("."), help="the checkout whose train.py/evaluate.py run")
-    parser.add_argument("--table", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "reliability.md")
+    parser.add_argument(
+        "--table", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
+    )
     parser.add_argument("--out", type=Path, required=True, help="JSON file for the per-row outcomes and counts")
     parser.add_argument("--rows", type=int, nargs="*", help="only these rows, replacing theirs in an existing --out")
     args = parser.parse_args()
@@ -64,13 +83,26 @@ def main() -> None:
             number, what, script, arguments = match.group(1), match.group(2).strip(), match.group(3), match.group(4)
             argv = [a.format(**files) for a in arguments.split()]
             given = {a.partition("=")[0] for a in argv}
-            limits = [a for a in [*LIMITS[script], f"paths.log_dir={root / 'logs'}"] if a.partition("=")[0] not in given]
-            proc = subprocess.run([sys.executable, str(checkout / f"{script}.py"), *argv, *limits], cwd=root,
-                                  capture_output=True, text=True)
+            limits = [
+                a for a in [*LIMITS[script], f"paths.log_dir={root / 'logs'}"] if a.partition("=")[0] not in given
+            ]
+            proc = subprocess.run(
+                [sys.executable, str(checkout / f"{script}.py"), *argv, *limits],
+                cwd=root,
+                capture_output=True,
+                text=True,
+            )
             outcome = classify(proc)
             last = proc.stderr.strip().splitlines()[-1][:200] if proc.stderr.strip() else ""
-            results.append({"row": int(number), "what": what, "outcome": outcome, "exit": proc.returncode,
-                            "last_stderr_line": last})
+            results.append(
+                {
+                    "row": int(number),
+                    "what": what,
+                    "outcome": outcome,
+                    "exit": proc.returncode,
+                    "last_stderr_line": last,
+                }
+            )
             print(f"{number:>3} {outcome:<9} {what}", flush=True)
     results.sort(key=lambda r: r["row"])
     counts = Counter(r["outcome"] for r in results)

@@ -2,6 +2,7 @@
 
 Every timing syncs CUDA before reading ``time.perf_counter`` so a step's time is its GPU time, not its launch time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,11 +14,11 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +57,7 @@ SWEEP = (Setting(), Setting("bf16", True), Setting("bf16", True, True))
 
 def build_parser(description: str, cpu_defaults: dict, cuda_defaults: dict) -> argparse.ArgumentParser:
     """The arguments every benchmark takes. Size defaults depend on the device and are filled in by ``parse_args``."""
+
     def show(value) -> str:
         if value is None:
             return "the model's own input size"
@@ -74,10 +76,17 @@ def build_parser(description: str, cpu_defaults: dict, cuda_defaults: dict) -> a
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: bfloat16 autocast")
     parser.add_argument("--channels-last", action="store_true", help="channels_last model and input")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (in place, default mode)")
-    parser.add_argument("--sweep", action="store_true",
-                        help="run every setting of " + ", ".join(s.label for s in SWEEP) + " (ignores the three above)")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice); on a shared "
-                        "machine 1 thread suffers far less from other processes than all cores")
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="run every setting of " + ", ".join(s.label for s in SWEEP) + " (ignores the three above)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for torch (default: torch's choice); on a shared "
+        "machine 1 thread suffers far less from other processes than all cores",
+    )
     parser.add_argument("--json", type=Path, help="write results and environment to this file")
     parser.set_defaults(_cpu_defaults=cpu_defaults, _cuda_defaults=cuda_defaults)
     return parser
@@ -140,8 +149,14 @@ def autocast(device: torch.device, precision: str) -> AbstractContextManager:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor,
-               aux_weights: Sequence[float], precision: str) -> None:
+def train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: Tensor,
+    y: Tensor,
+    aux_weights: Sequence[float],
+    precision: str,
+) -> None:
     """Forward (under autocast), loss, backward, optimizer step."""
     optimizer.zero_grad(set_to_none=True)
     with autocast(x.device, precision):
@@ -200,8 +215,14 @@ def interleave(runs: dict[str, Callable[[], list[float]]], rounds: int) -> dict[
 def step_stats(step_times: Sequence[float], batch_size: int) -> dict:
     """Median-based throughput of timed steps; mean and spread for the record."""
     median = statistics.median(step_times)
-    return {"images_per_s": batch_size / median, "median_step_s": median, "mean_step_s": statistics.fmean(step_times),
-            "min_step_s": min(step_times), "max_step_s": max(step_times), "timed_steps": len(step_times)}
+    return {
+        "images_per_s": batch_size / median,
+        "median_step_s": median,
+        "mean_step_s": statistics.fmean(step_times),
+        "min_step_s": min(step_times),
+        "max_step_s": max(step_times),
+        "timed_steps": len(step_times),
+    }
 
 
 def allocated_bytes(device: torch.device) -> int:
@@ -241,8 +262,9 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_col
     widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
 
     def line(cells):
-        return "  ".join(str(c).ljust(w) if i < text_columns else str(c).rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(
+            str(c).ljust(w) if i < text_columns else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        )
 
     return "\n".join([line(headers), "  ".join("-" * w for w in widths), *(line(r) for r in rows)])
 
@@ -274,23 +296,34 @@ def environment(device: torch.device) -> dict:
     import torchvision
 
     env = {
-        "python": platform.python_version(), "platform": platform.platform(),
-        "torch": torch.__version__, "torchvision": torchvision.__version__, "lightning": lightning.__version__,
-        "cpu": _cpu_name(), "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "lightning": lightning.__version__,
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "torch_threads": torch.get_num_threads(), "git_commit": _git_commit(),
+        "torch_threads": torch.get_num_threads(),
+        "git_commit": _git_commit(),
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
         "device": _cpu_name() if device.type == "cpu" else torch.cuda.get_device_name(device),
     }
     if device.type == "cuda":
-        env.update(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
-                   cudnn_benchmark=torch.backends.cudnn.benchmark,
-                   gpu_memory_gib=torch.cuda.get_device_properties(device).total_memory / 2**30)
+        env.update(
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+            cudnn_benchmark=torch.backends.cudnn.benchmark,
+            gpu_memory_gib=torch.cuda.get_device_properties(device).total_memory / 2**30,
+        )
     return env
 
 
-def measure_all(args: argparse.Namespace, measure: Callable[[str, Setting, argparse.Namespace], dict],
-                describe: Callable[[str, Setting], str]) -> list[dict]:
+def measure_all(
+    args: argparse.Namespace,
+    measure: Callable[[str, Setting, argparse.Namespace], dict],
+    describe: Callable[[str, Setting], str],
+) -> list[dict]:
     """One result per (setting, model), freeing device memory between them."""
     results = []
     for setting in args.settings:
@@ -317,8 +350,13 @@ def write_json(path: Path, script: str, args: argparse.Namespace, results: list[
 
 def write_payload(path: Path, script: str, device: torch.device, settings: dict, results: list[dict]) -> None:
     """The JSON every benchmark writes: script, time, environment, settings, results (paths etc. as strings)."""
-    payload = {"script": script, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "environment": environment(device), "settings": settings, "results": results}
+    payload = {
+        "script": script,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "environment": environment(device),
+        "settings": settings,
+        "results": results,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     progress(f"wrote {path}")

@@ -6,7 +6,8 @@ normalisation):
 
 - ``gpu_resident``: ``dataset.loader=batched`` -> ``BatchedLoader``: the uint8 images on the device once, each batch
   gathered, augmented and normalised there;
-- ``dataloader``: ``dataset.loader=per_image`` -> torchvision v2 transforms per image in a ``torch.utils.data.DataLoader``,
+- ``dataloader``: ``dataset.loader=per_image`` -> torchvision v2 transforms per image in a
+  ``torch.utils.data.DataLoader``,
   once with the datamodule's default workers (0 for in-memory datasets: the main process) and once with
   ``--workers`` (default min(8, CPUs)) worker processes; each batch is moved to the device inside the timing
   (non_blocking, from pinned memory on CUDA), as Lightning would before a training step.
@@ -19,6 +20,7 @@ rounds; ratio = gpu_resident images/s / that side's images/s (target on a GPU: >
     python benchmarks/data_path.py                                 # GPU: batch 512, 3 x (20 + 200) batches
     python benchmarks/data_path.py --device cpu --json cpu.json    # batch 128, 3 x (10 + 100) batches
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,18 +28,20 @@ import itertools
 import os
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Iterator
 
 import torch
-
 from common import DATA_DIR, fmt, format_table, progress, synchronize, write_payload
+
 from zootrain.data import ZIP_ENV, ImageClassificationData
 
 TARGET = 5.0
-DEFAULTS = {"cpu": {"batch_size": 128, "batches": 100, "warmup": 10},
-            "cuda": {"batch_size": 512, "batches": 200, "warmup": 20}}
+DEFAULTS = {
+    "cpu": {"batch_size": 128, "batches": 100, "warmup": 10},
+    "cuda": {"batch_size": 512, "batches": 200, "warmup": 20},
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,13 +54,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batches", type=int, help="timed batches per side and round, " + default("batches"))
     parser.add_argument("--warmup", type=int, help="untimed batches per side and round first, " + default("warmup"))
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of all sides (default: 3)")
-    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
-                        help="worker processes of the second DataLoader side (default: min(8, CPUs) = %(default)s)")
-    parser.add_argument("--data-dir", default=str(DATA_DIR),
-                        help="dataset root, where the decoded CIFAR-10 cache lives (default: %(default)s)")
-    parser.add_argument("--zip-path", default=os.environ.get(ZIP_ENV),
-                        help=f"the CIFAR-10 JPEG zip, or a folder laid out cifar10/train/<class>/*.jpg (default: "
-                             f"${ZIP_ENV}, as dataset=cifar10; unset: CIFAR-10 under --data-dir)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(8, os.cpu_count() or 1),
+        help="worker processes of the second DataLoader side (default: min(8, CPUs) = %(default)s)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=str(DATA_DIR),
+        help="dataset root, where the decoded CIFAR-10 cache lives (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--zip-path",
+        default=os.environ.get(ZIP_ENV),
+        help=f"the CIFAR-10 JPEG zip, or a folder laid out cifar10/train/<class>/*.jpg (default: "
+        f"${ZIP_ENV}, as dataset=cifar10; unset: CIFAR-10 under --data-dir)",
+    )
     parser.add_argument("--threads", type=int, help="CPU threads for torch in the main process (default: torch's)")
     parser.add_argument("--json", type=Path, help="write results and environment to this file")
     return parser
@@ -80,13 +94,20 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def training_loader(args, gpu_resident: bool, num_workers: int | None):
     """The datamodule's training loader for one process on ``args.device``."""
-    data = ImageClassificationData("cifar10", root=args.data_dir, zip_path=args.zip_path, batch_size=args.batch_size,
-                                   num_workers=num_workers, loader="batched" if gpu_resident else "per_image",
-                                   pin_memory=args.device.type == "cuda")
+    data = ImageClassificationData(
+        "cifar10",
+        root=args.data_dir,
+        zip_path=args.zip_path,
+        batch_size=args.batch_size,
+        num_workers=num_workers,
+        loader="batched" if gpu_resident else "per_image",
+        pin_memory=args.device.type == "cuda",
+    )
     # Outside a Trainer the datamodule places the GPU-resident images on the CPU; it reads the device, rank, world
     # size and overfit_batches from its trainer, so a stand-in with those puts them on the benchmarked device.
-    data.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=args.device), global_rank=0, world_size=1,
-                                   overfit_batches=0)
+    data.trainer = SimpleNamespace(
+        strategy=SimpleNamespace(root_device=args.device), global_rank=0, world_size=1, overfit_batches=0
+    )
     data.prepare_data()
     return data, data.train_dataloader()
 
@@ -128,8 +149,13 @@ class Side:
         self.images_per_s.append(images / (time.perf_counter() - start))
 
     def result(self, **extra) -> dict:
-        return {"side": self.name, "images_per_s": statistics.median(self.images_per_s),
-                "round_images_per_s": self.images_per_s, "first_batch_s": self.first_batch_s, **extra}
+        return {
+            "side": self.name,
+            "images_per_s": statistics.median(self.images_per_s),
+            "round_images_per_s": self.images_per_s,
+            "first_batch_s": self.first_batch_s,
+            **extra,
+        }
 
 
 def main(argv=None) -> list[dict]:
@@ -147,31 +173,60 @@ def main(argv=None) -> list[dict]:
     train_images = len(data.splits["train"])
     for r in range(args.rounds):
         for side in sides:
-            progress(f"round {r + 1}/{args.rounds}: {side.name}, {args.warmup} + {args.batches} batches of "
-                     f"{args.batch_size}")
+            progress(
+                f"round {r + 1}/{args.rounds}: {side.name}, {args.warmup} + {args.batches} batches of {args.batch_size}"
+            )
             side.round(args.warmup, args.batches)
 
     gpu_rate = statistics.median(sides[0].images_per_s)
-    results = [side.result(**extra[side.name], batch_size=args.batch_size, train_images=train_images,
-                           ratio_gpu_resident=gpu_rate / statistics.median(side.images_per_s)) for side in sides]
+    results = [
+        side.result(
+            **extra[side.name],
+            batch_size=args.batch_size,
+            train_images=train_images,
+            ratio_gpu_resident=gpu_rate / statistics.median(side.images_per_s),
+        )
+        for side in sides
+    ]
     best_loader = max(results[1:], key=lambda r: r["images_per_s"])
-    summary = {"side": "summary", "best_dataloader": best_loader["side"],
-               "ratio_vs_best_dataloader": best_loader["ratio_gpu_resident"], "target": TARGET,
-               # the target is the GPU's: on a CPU both paths share the same cores
-               "meets_target": best_loader["ratio_gpu_resident"] >= TARGET if device.type == "cuda" else None}
+    summary = {
+        "side": "summary",
+        "best_dataloader": best_loader["side"],
+        "ratio_vs_best_dataloader": best_loader["ratio_gpu_resident"],
+        "target": TARGET,
+        # the target is the GPU's: on a CPU both paths share the same cores
+        "meets_target": best_loader["ratio_gpu_resident"] >= TARGET if device.type == "cuda" else None,
+    }
 
-    print(f"\nCIFAR-10 training batches on {device} ({train_images:,} images, crop + flip + normalise, batch "
-          f"{args.batch_size}): median over {args.rounds} rounds of {args.batches} timed batches; ratio = "
-          "gpu_resident images/s / this side's; first batch = seconds to the very first batch (worker start-up)\n")
+    print(
+        f"\nCIFAR-10 training batches on {device} ({train_images:,} images, crop + flip + normalise, batch "
+        f"{args.batch_size}): median over {args.rounds} rounds of {args.batches} timed batches; ratio = "
+        "gpu_resident images/s / this side's; first batch = seconds to the very first batch (worker start-up)\n"
+    )
     pinned = {True: "yes", False: "no", None: "-"}
-    rows = [[r["side"], fmt(r["workers"]), pinned[r["pin_memory"]], fmt(r["images_per_s"], 0),
-             fmt(min(r["round_images_per_s"]), 0), fmt(max(r["round_images_per_s"]), 0),
-             fmt(r["ratio_gpu_resident"], 2), fmt(r["first_batch_s"], 2)] for r in results]
-    print(format_table(["side", "workers", "pinned", "images/s", "min", "max", "ratio", "first batch s"], rows,
-                       text_columns=1))
+    rows = [
+        [
+            r["side"],
+            fmt(r["workers"]),
+            pinned[r["pin_memory"]],
+            fmt(r["images_per_s"], 0),
+            fmt(min(r["round_images_per_s"]), 0),
+            fmt(max(r["round_images_per_s"]), 0),
+            fmt(r["ratio_gpu_resident"], 2),
+            fmt(r["first_batch_s"], 2),
+        ]
+        for r in results
+    ]
+    print(
+        format_table(
+            ["side", "workers", "pinned", "images/s", "min", "max", "ratio", "first batch s"], rows, text_columns=1
+        )
+    )
     verdict = {True: "met", False: "NOT met", None: "applies on a GPU only"}[summary["meets_target"]]
-    print(f"\ngpu_resident / best DataLoader ({best_loader['side']}): {summary['ratio_vs_best_dataloader']:.2f}x "
-          f"(target >= {TARGET:g}x: {verdict})")
+    print(
+        f"\ngpu_resident / best DataLoader ({best_loader['side']}): {summary['ratio_vs_best_dataloader']:.2f}x "
+        f"(target >= {TARGET:g}x: {verdict})"
+    )
     if args.json:
         settings = {k: v for k, v in vars(args).items() if k != "json"} | {"device": str(device)}
         write_payload(args.json, "data_path", device, settings, results + [summary])

@@ -14,6 +14,7 @@ rounds alternate bare run, Lightning fit, bare run, ...
     python benchmarks/lightning_overhead.py --device cpu --json cpu.json
     python benchmarks/lightning_overhead.py --precision bf16 --channels-last --compile
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,19 +25,41 @@ from types import SimpleNamespace
 
 import lightning as L
 import torch
+from common import (
+    OPTIMIZER,
+    Setting,
+    build_parser,
+    check_zoo_names,
+    fmt,
+    format_table,
+    interleave,
+    measure_all,
+    parse_args,
+    peak_memory_mib,
+    publish,
+    release_memory,
+    reset_peak_memory,
+    setup_backend,
+    step_stats,
+    synchronize,
+    synthetic_images,
+    train_step,
+)
 from lightning.fabric.utilities.warnings import PossibleUserWarning
 from torch.utils.data import DataLoader, TensorDataset
 
-from common import (OPTIMIZER, Setting, build_parser, check_zoo_names, fmt, format_table, interleave, measure_all,
-                    parse_args, peak_memory_mib, publish, release_memory, reset_peak_memory, setup_backend, step_stats,
-                    synchronize, synthetic_images, train_step)
 from zoo import model_info
 from zootrain.module import ZooClassifier
 
 TARGET = 1.05
 CPU_DEFAULTS = {"models": ["resnet18_cifar"], "batch_size": 16, "image_size": None, "steps": 15, "warmup": 3}
-CUDA_DEFAULTS = {"models": ["resnet18_cifar", "resnet50"], "batch_size": 256, "image_size": None, "steps": 40,
-                 "warmup": 10}
+CUDA_DEFAULTS = {
+    "models": ["resnet18_cifar", "resnet50"],
+    "batch_size": 256,
+    "image_size": None,
+    "steps": 40,
+    "warmup": 10,
+}
 
 
 class BatchStartClock(L.Callback):
@@ -52,7 +75,7 @@ class BatchStartClock(L.Callback):
 
 def steady_intervals(stamps: list[float], warmup: int) -> list[float]:
     """Step times after the first ``warmup`` steps: differences of consecutive batch-start stamps."""
-    return [end - start for start, end in zip(stamps[warmup:], stamps[warmup + 1:])]
+    return [end - start for start, end in zip(stamps[warmup:], stamps[warmup + 1 :])]
 
 
 def bare_optimizer(module: ZooClassifier) -> torch.optim.Optimizer:
@@ -88,10 +111,17 @@ def lightning_run(module: ZooClassifier, loader: DataLoader, setting: Setting, w
     clock = BatchStartClock(device)
     with tempfile.TemporaryDirectory() as root:
         trainer = L.Trainer(
-            accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
+            accelerator="gpu" if device.type == "cuda" else "cpu",
+            devices=1,
             precision="bf16-mixed" if setting.precision == "bf16" else "32-true",
-            max_steps=len(loader), logger=False, enable_checkpointing=False, enable_progress_bar=False,
-            enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, callbacks=[clock],
+            max_steps=len(loader),
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+            callbacks=[clock],
             default_root_dir=root,
         )
         trainer.fit(module, train_dataloaders=loader)
@@ -106,12 +136,20 @@ def measure(name: str, setting: Setting, args) -> dict:
     image_size = args.image_size or info.input_size[1]
     n_batches = args.warmup + args.steps + 1  # one epoch per run: no epoch boundary inside the timed steps
     images, labels = synthetic_images(n_batches * batch_size, in_chans, image_size, info.num_classes)
-    loader = DataLoader(TensorDataset(images, labels), batch_size=batch_size, shuffle=True, drop_last=True,
-                        pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        TensorDataset(images, labels),
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+    )
     torch.manual_seed(0)
     module = ZooClassifier(
         model={"name": name, "num_classes": info.num_classes, "in_chans": in_chans, "kwargs": {}},
-        optimizer=dict(OPTIMIZER), scheduler=None, channels_last=setting.channels_last, compile=setting.compile,
+        optimizer=dict(OPTIMIZER),
+        scheduler=None,
+        channels_last=setting.channels_last,
+        compile=setting.compile,
     ).to(device)
     module.configure_model()  # once for both loops; Lightning's own call then changes nothing
     loops = {"bare": bare_run, "lightning": lightning_run}
@@ -127,23 +165,57 @@ def measure(name: str, setting: Setting, args) -> dict:
         return intervals
 
     times = interleave({loop: lambda loop=loop: run_with_memory(loop) for loop in loops}, args.rounds)
-    sides = {loop: {**step_stats(times[loop], batch_size), "peak_memory_mib": peaks[loop],
-                    "step_times_s": times[loop]} for loop in loops}
+    sides = {
+        loop: {**step_stats(times[loop], batch_size), "peak_memory_mib": peaks[loop], "step_times_s": times[loop]}
+        for loop in loops
+    }
     bare, lightning = sides["bare"], sides["lightning"]
-    return {"model": name, "setting": setting.label, "precision": setting.precision,
-            "channels_last": setting.channels_last, "compile": setting.compile,
-            "image_size": image_size, "batch_size": batch_size, "rounds": args.rounds, **sides,
-            "overhead": lightning["median_step_s"] / bare["median_step_s"],
-            "overhead_mean": lightning["mean_step_s"] / bare["mean_step_s"], "target": TARGET}
+    return {
+        "model": name,
+        "setting": setting.label,
+        "precision": setting.precision,
+        "channels_last": setting.channels_last,
+        "compile": setting.compile,
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "rounds": args.rounds,
+        **sides,
+        "overhead": lightning["median_step_s"] / bare["median_step_s"],
+        "overhead_mean": lightning["mean_step_s"] / bare["mean_step_s"],
+        "target": TARGET,
+    }
 
 
 def table(results: list[dict]) -> str:
-    headers = ["model", "setting", "image", "batch", "bare img/s", "lightning img/s", "overhead", "mean overhead",
-               f"<= {TARGET}", "bare MiB", "lightning MiB"]
-    rows = [[r["model"], r["setting"], r["image_size"], r["batch_size"], fmt(r["bare"]["images_per_s"]),
-             fmt(r["lightning"]["images_per_s"]), fmt(r["overhead"], 3), fmt(r["overhead_mean"], 3),
-             "yes" if r["overhead"] <= TARGET else "NO", fmt(r["bare"]["peak_memory_mib"], 0),
-             fmt(r["lightning"]["peak_memory_mib"], 0)] for r in results]
+    headers = [
+        "model",
+        "setting",
+        "image",
+        "batch",
+        "bare img/s",
+        "lightning img/s",
+        "overhead",
+        "mean overhead",
+        f"<= {TARGET}",
+        "bare MiB",
+        "lightning MiB",
+    ]
+    rows = [
+        [
+            r["model"],
+            r["setting"],
+            r["image_size"],
+            r["batch_size"],
+            fmt(r["bare"]["images_per_s"]),
+            fmt(r["lightning"]["images_per_s"]),
+            fmt(r["overhead"], 3),
+            fmt(r["overhead_mean"], 3),
+            "yes" if r["overhead"] <= TARGET else "NO",
+            fmt(r["bare"]["peak_memory_mib"], 0),
+            fmt(r["lightning"]["peak_memory_mib"], 0),
+        ]
+        for r in results
+    ]
     return format_table(headers, rows)
 
 
@@ -158,11 +230,22 @@ def main(argv=None) -> list[dict]:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no "GPU available" / "max_steps reached" lines
     warnings.filterwarnings("ignore", category=PossibleUserWarning)  # e.g. "the dataloader does not have many workers"
     warnings.filterwarnings("ignore", category=FutureWarning, module="lightning")  # its own use of torch APIs
-    results = measure_all(args, measure, lambda name, setting: f"{args.rounds} rounds of {args.warmup} warm-up + "
-                                                               f"{args.steps} timed steps, bare loop then Lightning")
-    publish(results, f"Lightning (ZooClassifier + L.Trainer) vs bare PyTorch loop on {args.device}: images/s from the "
-            f"median step time of {args.rounds} x {args.steps} steps; overhead = Lightning / bare time per image "
-            "(mean: from mean step times); MiB = peak CUDA memory allocated", table(results), "lightning_overhead", args)
+    results = measure_all(
+        args,
+        measure,
+        lambda name, setting: (
+            f"{args.rounds} rounds of {args.warmup} warm-up + {args.steps} timed steps, bare loop then Lightning"
+        ),
+    )
+    publish(
+        results,
+        f"Lightning (ZooClassifier + L.Trainer) vs bare PyTorch loop on {args.device}: images/s from the "
+        f"median step time of {args.rounds} x {args.steps} steps; overhead = Lightning / bare time per image "
+        "(mean: from mean step times); MiB = peak CUDA memory allocated",
+        table(results),
+        "lightning_overhead",
+        args,
+    )
     return results
 
 

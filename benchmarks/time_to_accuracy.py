@@ -24,6 +24,7 @@ Presets:
     python benchmarks/time_to_accuracy.py --preset cifar10 --seeds 3 --json results/tta_cifar10.json
     python benchmarks/time_to_accuracy.py --preset cifar10 --override compile=true --override trainer.max_epochs=15
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,10 +38,10 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from common import PROJECT_ROOT, REPO_ROOT, fmt, format_table, progress, synchronize, write_payload
 from hydra import compose, initialize_config_dir
 from lightning.fabric.utilities.warnings import PossibleUserWarning
 
-from common import PROJECT_ROOT, REPO_ROOT, fmt, format_table, progress, synchronize, write_payload
 from zootrain.run import train
 
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -83,9 +84,13 @@ class TimeToAccuracy(L.Callback):
             return
         metrics = trainer.callback_metrics
         acc = float(metrics["val/acc"])  # reading it waits for the device
-        row = {"epoch": trainer.current_epoch + 1, "step": trainer.global_step,
-               "elapsed_s": time.perf_counter() - self.train_start, "val_acc": acc,
-               "val_loss": float(metrics["val/loss"]) if "val/loss" in metrics else None}
+        row = {
+            "epoch": trainer.current_epoch + 1,
+            "step": trainer.global_step,
+            "elapsed_s": time.perf_counter() - self.train_start,
+            "val_acc": acc,
+            "val_loss": float(metrics["val/loss"]) if "val/loss" in metrics else None,
+        }
         self.trace.append(row)
         progress(f"  epoch {row['epoch']}: val/acc {acc:.4f} at {row['elapsed_s']:.1f} s")
         if self.reached is None and acc >= self.target:
@@ -99,8 +104,10 @@ class TimeToAccuracy(L.Callback):
 
 def compose_run(overrides: list[str], output_dir: Path):
     with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
-        return compose(config_name="train",
-                       overrides=[f"paths.root_dir={PROJECT_ROOT}", f"paths.output_dir={output_dir}", *overrides])
+        return compose(
+            config_name="train",
+            overrides=[f"paths.root_dir={PROJECT_ROOT}", f"paths.output_dir={output_dir}", *overrides],
+        )
 
 
 def run_once(overrides: list[str], seed: int, target: float, output_dir: Path) -> dict:
@@ -111,12 +118,16 @@ def run_once(overrides: list[str], seed: int, target: float, output_dir: Path) -
     finished = time.perf_counter()
     last = clock.trace[-1] if clock.trace else {}
     return {
-        "seed": seed, "model": metrics.get("model"), "dataset": cfg.dataset.name,
+        "seed": seed,
+        "model": metrics.get("model"),
+        "dataset": cfg.dataset.name,
         "device": clock.device.type,
-        "target": target, "reached": clock.reached is not None,
+        "target": target,
+        "reached": clock.reached is not None,
         "time_to_target_s": clock.reached["elapsed_s"] if clock.reached else None,
         "epochs_to_target": clock.reached["epoch"] if clock.reached else None,
-        "final_val_acc": last.get("val_acc"), "best_val_acc": max((r["val_acc"] for r in clock.trace), default=None),
+        "final_val_acc": last.get("val_acc"),
+        "best_val_acc": max((r["val_acc"] for r in clock.trace), default=None),
         "epochs_run": last.get("epoch"),
         "setup_s": clock.setup_at - started,  # config objects, data loaded (decoded/cached), model, trainer
         "start_s": clock.train_start - clock.setup_at,  # device placement, batched loader's copy, sanity validation
@@ -127,19 +138,22 @@ def run_once(overrides: list[str], seed: int, target: float, output_dir: Path) -
 
 
 def mean_std(values: list[float]) -> dict:
-    return {"mean": statistics.fmean(values) if values else None,
-            "std": statistics.stdev(values) if len(values) > 1 else None, "n": len(values)}
+    return {
+        "mean": statistics.fmean(values) if values else None,
+        "std": statistics.stdev(values) if len(values) > 1 else None,
+        "n": len(values),
+    }
 
 
 def summarise(runs: list[dict], preset: Preset, target: float) -> dict:
     reached = [r for r in runs if r["reached"]]
     summary = {key: mean_std([r[key] for r in runs]) for key in ("final_val_acc", "training_s", "total_s", "setup_s")}
     summary |= {key: mean_std([r[key] for r in reached]) for key in ("time_to_target_s", "epochs_to_target")}
-    summary |= {"target": target, "runs": len(runs), "runs_reaching_target": len(reached),
-                "budget_s": preset.budget_s}
+    summary |= {"target": target, "runs": len(runs), "runs_reaching_target": len(reached), "budget_s": preset.budget_s}
     if preset.budget_s is not None:
         summary["within_budget"] = len(reached) == len(runs) and all(
-            r["time_to_target_s"] <= preset.budget_s for r in reached)
+            r["time_to_target_s"] <= preset.budget_s for r in reached
+        )
     return summary
 
 
@@ -153,43 +167,90 @@ def pm(stat: dict, digits: int) -> str:
 
 def report(runs: list[dict], summary: dict, preset_name: str) -> None:
     first = runs[0]
-    print(f"\nTime to val/acc >= {summary['target']} ({preset_name}: {first['model']} on {first['dataset']}, "
-          f"{first['device']}); seconds from on_train_start; setup = data loading/caching + building, start = "
-          "device placement + sanity validation, total = the whole train(cfg) call\n")
-    headers = ["seed", "reached", "at epoch", "time to target s", "final val/acc", "epochs run", "training s",
-               "setup s", "start s", "total s"]
-    rows = [[r["seed"], "yes" if r["reached"] else "no", fmt(r["epochs_to_target"]), fmt(r["time_to_target_s"], 2),
-             fmt(r["final_val_acc"], 4), fmt(r["epochs_run"]), fmt(r["training_s"], 2), fmt(r["setup_s"], 2),
-             fmt(r["start_s"], 2), fmt(r["total_s"], 2)] for r in runs]
+    print(
+        f"\nTime to val/acc >= {summary['target']} ({preset_name}: {first['model']} on {first['dataset']}, "
+        f"{first['device']}); seconds from on_train_start; setup = data loading/caching + building, start = "
+        "device placement + sanity validation, total = the whole train(cfg) call\n"
+    )
+    headers = [
+        "seed",
+        "reached",
+        "at epoch",
+        "time to target s",
+        "final val/acc",
+        "epochs run",
+        "training s",
+        "setup s",
+        "start s",
+        "total s",
+    ]
+    rows = [
+        [
+            r["seed"],
+            "yes" if r["reached"] else "no",
+            fmt(r["epochs_to_target"]),
+            fmt(r["time_to_target_s"], 2),
+            fmt(r["final_val_acc"], 4),
+            fmt(r["epochs_run"]),
+            fmt(r["training_s"], 2),
+            fmt(r["setup_s"], 2),
+            fmt(r["start_s"], 2),
+            fmt(r["total_s"], 2),
+        ]
+        for r in runs
+    ]
     print(format_table(headers, rows))
-    reached = (f"time to target {pm(summary['time_to_target_s'], 2)} s in {pm(summary['epochs_to_target'], 1)} "
-               "epochs" if summary["runs_reaching_target"] else "no time to target")
-    print(f"\n{summary['runs_reaching_target']}/{summary['runs']} runs reached {summary['target']}: {reached}; "
-          f"final val/acc {pm(summary['final_val_acc'], 4)}; training {pm(summary['training_s'], 2)} s, total "
-          f"{pm(summary['total_s'], 2)} s (mean ± std over runs)")
+    reached = (
+        f"time to target {pm(summary['time_to_target_s'], 2)} s in {pm(summary['epochs_to_target'], 1)} epochs"
+        if summary["runs_reaching_target"]
+        else "no time to target"
+    )
+    print(
+        f"\n{summary['runs_reaching_target']}/{summary['runs']} runs reached {summary['target']}: {reached}; "
+        f"final val/acc {pm(summary['final_val_acc'], 4)}; training {pm(summary['training_s'], 2)} s, total "
+        f"{pm(summary['total_s'], 2)} s (mean ± std over runs)"
+    )
     if summary["budget_s"] is not None:
-        print(f"time to target within {summary['budget_s']:g} s in every run: "
-              f"{'yes' if summary['within_budget'] else 'NO'}")
+        print(
+            f"time to target within {summary['budget_s']:g} s in every run: "
+            f"{'yes' if summary['within_budget'] else 'NO'}"
+        )
     print("\nPer-validation trace (seconds since the training clock started)\n")
-    trace = [[r["seed"], t["epoch"], t["step"], fmt(t["elapsed_s"], 2), fmt(t["val_acc"], 4), fmt(t["val_loss"], 4)]
-             for r in runs for t in r["trace"]]
+    trace = [
+        [r["seed"], t["epoch"], t["step"], fmt(t["elapsed_s"], 2), fmt(t["val_acc"], 4), fmt(t["val_loss"], 4)]
+        for r in runs
+        for t in r["trace"]
+    ]
     print(format_table(["seed", "epoch", "step", "elapsed s", "val/acc", "val/loss"], trace, text_columns=0))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=tuple(PRESETS), default="digits")
-    parser.add_argument("--target", type=float, help="val/acc to reach (default: the preset's, " +
-                        ", ".join(f"{k} {p.target}" for k, p in PRESETS.items()) + ")")
+    parser.add_argument(
+        "--target",
+        type=float,
+        help="val/acc to reach (default: the preset's, "
+        + ", ".join(f"{k} {p.target}" for k, p in PRESETS.items())
+        + ")",
+    )
     parser.add_argument("--max-epochs", type=int, help="trainer.max_epochs (default: the config's)")
     parser.add_argument("--seeds", type=int, default=1, help="runs, with seeds seed, seed + 1, ... (default: 1)")
     parser.add_argument("--seed", type=int, help="first seed (default: the config's, 42)")
-    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
-                        help="a Hydra override for every run, after the preset's (repeatable), e.g. "
-                             "--override trainer.limit_train_batches=5 --override model=lenet5_modern")
-    parser.add_argument("--output-dir", type=Path,
-                        help="keep each run's directory (config, logs, checkpoints, plots) under this folder "
-                             "(default: a temporary folder, removed afterwards)")
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Hydra override for every run, after the preset's (repeatable), e.g. "
+        "--override trainer.limit_train_batches=5 --override model=lenet5_modern",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        help="keep each run's directory (config, logs, checkpoints, plots) under this folder "
+        "(default: a temporary folder, removed afterwards)",
+    )
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--json", type=Path, help="write results, per-validation traces and environment to this file")
     return parser
@@ -222,7 +283,10 @@ def main(argv=None) -> dict:
     if args.json:
         device = torch.device(runs[0]["device"])
         settings = {k: v for k, v in vars(args).items() if k != "json"} | {
-            "target": target, "hydra_overrides": overrides, "seeds": seeds}
+            "target": target,
+            "hydra_overrides": overrides,
+            "seeds": seeds,
+        }
         write_payload(args.json, "time_to_accuracy", device, settings, runs + [{"summary": summary}])
     return {"runs": runs, "summary": summary}
 

@@ -1,4 +1,5 @@
 """Shared fixtures: compose the real Hydra configs (no command line) with the run directory in tmp_path."""
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,12 @@ def make_cfg(tmp_path):
     """``make_cfg("model=resnet18", ...)`` → a composed train config writing under tmp_path (CPU, quiet)."""
 
     def factory(*overrides: str, config_name: str = "train", run: str = "run"):
-        base = ["trainer.accelerator=cpu", "trainer.enable_model_summary=false",
-                "callbacks.progress_bar.refresh_rate=0", f"paths.data_dir={tmp_path / 'data'}"]
+        base = [
+            "trainer.accelerator=cpu",
+            "trainer.enable_model_summary=false",
+            "callbacks.progress_bar.refresh_rate=0",
+            f"paths.data_dir={tmp_path / 'data'}",
+        ]
         if config_name == "evaluate":
             base = ["trainer.accelerator=cpu", f"paths.data_dir={tmp_path / 'data'}"]
         return compose_config(config_name, [*base, *overrides], tmp_path / run)

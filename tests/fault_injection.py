@@ -1,4 +1,5 @@
 """Faults triggered from inside a run (never by timers): importable by subprocesses through PYTHONPATH=tests."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """Checks shared by the per-family tests: the paper's layer table, and torchvision equivalence (same state_dict
 layout, same outputs from the same weights)."""
+
 from __future__ import annotations
 
 import torch
@@ -45,10 +46,12 @@ def stage_output_shapes(model: nn.Module, size: int) -> dict[str, tuple[int, ...
     def record(group):
         def hook(module, args, out):
             shapes[group] = tuple(out.shape[1:])
+
         return hook
 
-    handles = [model.get_submodule(paths[-1]).register_forward_hook(record(group))
-               for group, paths in model.group_layout()]
+    handles = [
+        model.get_submodule(paths[-1]).register_forward_hook(record(group)) for group, paths in model.group_layout()
+    ]
     with torch.no_grad():
         model.eval()(torch.randn(1, model.in_chans, size, size))
     for handle in handles:

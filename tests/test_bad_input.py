@@ -1,6 +1,7 @@
 """Every row of docs/reliability.md's bad-input table: the command stops with one ``error:`` line that says what is
 wrong and what to do. Rows run in-process (the same pre-flight check and task wrapper the command line uses); a few
 also run as real commands to check what reaches the terminal."""
+
 from __future__ import annotations
 
 import os
@@ -11,24 +12,32 @@ from pathlib import Path
 
 import pytest
 import torch
+from bad_input_files import make_bad_files
+from conftest import compose_config
 
 from zootrain.cli import preflight, run_reporting_user_errors
 from zootrain.run import evaluate, train
 
-from bad_input_files import make_bad_files
-from conftest import compose_config
-
 REPO = Path(__file__).resolve().parent.parent
 TABLE = REPO / "docs" / "reliability.md"
 ROW = re.compile(r"^\| (\d+) \| ([^|]+) \| `(train|evaluate)([^`]*)` \| ([^|]+) \|$")
-QUICK = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
-         "trainer.num_sanity_val_steps=0", "trainer.enable_model_summary=false", "callbacks.progress_bar.refresh_rate=0"]
+QUICK = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.enable_model_summary=false",
+    "callbacks.progress_bar.refresh_rate=0",
+]
 
 
 def table_rows() -> list:
     rows = [ROW.match(line.strip()) for line in TABLE.read_text().splitlines()]
-    return [pytest.param(m.group(3), m.group(4).split(), m.group(5).strip(), id=f"{m.group(1)}-{m.group(2).strip()}")
-            for m in rows if m]
+    return [
+        pytest.param(m.group(3), m.group(4).split(), m.group(5).strip(), id=f"{m.group(1)}-{m.group(2).strip()}")
+        for m in rows
+        if m
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -73,17 +82,24 @@ def test_the_table_has_at_least_forty_rows():
     assert len(table_rows()) >= 40
 
 
-@pytest.mark.parametrize("script,args", [
-    ("train.py", ["finetune=head_only"]),
-    ("train.py", ["model=resnet-18"]),
-    ("train.py", ["trainer.max_epochs=abc"]),
-    ("evaluate.py", []),
-    ("evaluate.py", ["ckpt_path={evil}"]),
-])
+@pytest.mark.parametrize(
+    "script,args",
+    [
+        ("train.py", ["finetune=head_only"]),
+        ("train.py", ["model=resnet-18"]),
+        ("train.py", ["trainer.max_epochs=abc"]),
+        ("evaluate.py", []),
+        ("evaluate.py", ["ckpt_path={evil}"]),
+    ],
+)
 def test_the_terminal_shows_one_error_line_and_no_traceback(script, args, files, tmp_path):
     args = [a.format(**files) for a in args]
-    proc = subprocess.run([sys.executable, str(REPO / script), *args, f"paths.log_dir={tmp_path}"],
-                          cwd=tmp_path, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / script), *args, f"paths.log_dir={tmp_path}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr and "this must never run" not in proc.stdout
     last = proc.stderr.strip().splitlines()[-1]
@@ -91,8 +107,13 @@ def test_the_terminal_shows_one_error_line_and_no_traceback(script, args, files,
 
 
 def test_a_traceback_is_shown_when_asked_for(tmp_path):
-    proc = subprocess.run([sys.executable, str(REPO / "train.py"), "seed=abc", f"paths.log_dir={tmp_path}"],
-                          cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "HYDRA_FULL_ERROR": "1"})
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), "seed=abc", f"paths.log_dir={tmp_path}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HYDRA_FULL_ERROR": "1"},
+    )
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "ConfigError" in proc.stderr
 
 

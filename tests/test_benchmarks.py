@@ -3,6 +3,7 @@
 Each runs as a subprocess (as a user runs it), on the CPU with one thread, with PROJECT_ROOT in tmp_path so data
 caches and results stay out of the checkout. Timings are only checked to be finite numbers, never compared.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,14 @@ def run_benchmark(script: str, tmp_path: Path, *args: str) -> dict:
     """Run ``benchmarks/<script> --threads 1 --json ... *args``; its JSON payload."""
     out = tmp_path / "results" / f"{Path(script).stem}.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PROJECT_ROOT": str(tmp_path)}
-    proc = subprocess.run([sys.executable, str(BENCHMARKS / script), "--threads", "1", "--json", str(out), *args],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--threads", "1", "--json", str(out), *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"wrote {out}" in proc.stderr
     payload = json.loads(out.read_text())
@@ -70,8 +77,22 @@ def test_every_benchmark_script_has_a_smoke_test():
 
 
 def test_zoo_vs_torchvision_reports_both_sides(tmp_path):
-    payload = run_benchmark("zoo_vs_torchvision.py", tmp_path, "--device", "cpu", "--models", "resnet18",
-                            "--batch-size", "2", "--image-size", "32", "--warmup", "1", "--steps", "2")
+    payload = run_benchmark(
+        "zoo_vs_torchvision.py",
+        tmp_path,
+        "--device",
+        "cpu",
+        "--models",
+        "resnet18",
+        "--batch-size",
+        "2",
+        "--image-size",
+        "32",
+        "--warmup",
+        "1",
+        "--steps",
+        "2",
+    )
     [result] = payload["results"]
     assert [result[k] for k in ("model", "setting", "batch_size", "image_size")] == ["resnet18", "fp32", 2, 32]
     for side in ("zoo", "torchvision"):
@@ -81,12 +102,27 @@ def test_zoo_vs_torchvision_reports_both_sides(tmp_path):
     assert result["zoo"]["params"] == result["torchvision"]["params"] == 11_689_512
     assert_finite(result, "ratio_zoo_over_torchvision")
     assert result["ratio_zoo_over_torchvision"] == pytest.approx(
-        result["zoo"]["images_per_s"] / result["torchvision"]["images_per_s"])
+        result["zoo"]["images_per_s"] / result["torchvision"]["images_per_s"]
+    )
 
 
 def test_lightning_overhead_reports_bare_and_lightning_loops(tmp_path):
-    payload = run_benchmark("lightning_overhead.py", tmp_path, "--device", "cpu", "--models", "lenet5",
-                            "--batch-size", "4", "--warmup", "1", "--steps", "2", "--rounds", "2")
+    payload = run_benchmark(
+        "lightning_overhead.py",
+        tmp_path,
+        "--device",
+        "cpu",
+        "--models",
+        "lenet5",
+        "--batch-size",
+        "4",
+        "--warmup",
+        "1",
+        "--steps",
+        "2",
+        "--rounds",
+        "2",
+    )
     [result] = payload["results"]
     assert (result["model"], result["rounds"], result["image_size"]) == ("lenet5", 2, 32)
     for loop in ("bare", "lightning"):
@@ -97,8 +133,24 @@ def test_lightning_overhead_reports_bare_and_lightning_loops(tmp_path):
 
 
 def test_data_path_reports_every_side_on_a_few_cifar_images(tmp_path, few_cifar_images):
-    payload = run_benchmark("data_path.py", tmp_path, "--device", "cpu", "--zip-path", str(few_cifar_images),
-                            "--batch-size", "4", "--warmup", "1", "--batches", "2", "--rounds", "2", "--workers", "1")
+    payload = run_benchmark(
+        "data_path.py",
+        tmp_path,
+        "--device",
+        "cpu",
+        "--zip-path",
+        str(few_cifar_images),
+        "--batch-size",
+        "4",
+        "--warmup",
+        "1",
+        "--batches",
+        "2",
+        "--rounds",
+        "2",
+        "--workers",
+        "1",
+    )
     *sides, summary = payload["results"]
     assert [s["side"] for s in sides] == ["gpu_resident", "dataloader_w0", "dataloader_w1"]
     for side in sides:
@@ -114,11 +166,37 @@ def test_data_path_reports_every_side_on_a_few_cifar_images(tmp_path, few_cifar_
 
 @pytest.mark.parametrize("preset", ["digits", "cifar10"])
 def test_time_to_accuracy_reports_the_time_to_target(tmp_path, preset, request):
-    cifar = ["--override", f"dataset.zip_path={request.getfixturevalue('few_cifar_images')}",
-             "--override", "model=lenet5_modern", "--override", "dataset.batch_size=4"] if preset == "cifar10" else []
-    payload = run_benchmark("time_to_accuracy.py", tmp_path, "--preset", preset, "--target", "0", "--max-epochs", "1",
-                            "--seeds", "2", "--output-dir", str(tmp_path / "runs"), *cifar,
-                            "--override", "trainer.limit_train_batches=2", "--override", "trainer.limit_val_batches=1")
+    cifar = (
+        [
+            "--override",
+            f"dataset.zip_path={request.getfixturevalue('few_cifar_images')}",
+            "--override",
+            "model=lenet5_modern",
+            "--override",
+            "dataset.batch_size=4",
+        ]
+        if preset == "cifar10"
+        else []
+    )
+    payload = run_benchmark(
+        "time_to_accuracy.py",
+        tmp_path,
+        "--preset",
+        preset,
+        "--target",
+        "0",
+        "--max-epochs",
+        "1",
+        "--seeds",
+        "2",
+        "--output-dir",
+        str(tmp_path / "runs"),
+        *cifar,
+        "--override",
+        "trainer.limit_train_batches=2",
+        "--override",
+        "trainer.limit_val_batches=1",
+    )
     *runs, last = payload["results"]
     assert [r["seed"] for r in runs] == [42, 43]
     for run in runs:

@@ -1,5 +1,6 @@
 """The data layer: splits, class subsets, the CIFAR-10 JPEG zip and its cache, clear errors, image folders and the
 batched path (run here on the CPU)."""
+
 from __future__ import annotations
 
 import io
@@ -86,7 +87,8 @@ def test_classes_subset_relabels_and_samples_per_class(tmp_path):
         # validation untouched: exactly the full run's validation images of that class
         assert torch.equal(val.images[val.labels == new], full.splits["val"].images[full.splits["val"].labels == old])
         assert image_set(train.images[train.labels == new]) <= image_set(
-            full.splits["train"].images[full.splits["train"].labels == old])
+            full.splits["train"].images[full.splits["train"].labels == old]
+        )
     _, y = epoch(dm.train_dataloader())
     assert set(y.tolist()) == {0, 1}
     with pytest.raises(DataConfigError, match="dataset.classes"):
@@ -125,8 +127,13 @@ def test_cifar10_jpegs_load_in_canonical_order_and_cache(tmp_path, monkeypatch, 
         with zipfile.ZipFile(archive) as zf:
             zf.extractall(root)
         archive.unlink()
-    args = dict(root=str(root), cache_dir=str(tmp_path / "cache"), val_fraction=1 / 3, augment=False,
-                zip_path=str(archive) if layout == "zip_path" else None)
+    args = dict(
+        root=str(root),
+        cache_dir=str(tmp_path / "cache"),
+        val_fraction=1 / 3,
+        augment=False,
+        zip_path=str(archive) if layout == "zip_path" else None,
+    )
     dm = ImageClassificationData("cifar10", **args)
     assert dm.class_names == list(CIFAR10_CLASSES)
     dm.setup("fit")
@@ -181,8 +188,14 @@ def test_missing_cifar10_says_where_it_looked_and_what_to_do(tmp_path):
     with pytest.raises(DataConfigError) as info:
         dm.setup("fit")
     message = str(info.value)
-    for expected in [str(root / "cifar-10-batches-py"), str(root / "cifar10" / "train"),
-                     str(root / "cifar10-train-jpeg.zip"), "dataset.download=true", "dataset.zip_path=", ZIP_ENV]:
+    for expected in [
+        str(root / "cifar-10-batches-py"),
+        str(root / "cifar10" / "train"),
+        str(root / "cifar10-train-jpeg.zip"),
+        "dataset.download=true",
+        "dataset.zip_path=",
+        ZIP_ENV,
+    ]:
         assert expected in message
 
 
@@ -215,8 +228,15 @@ def write_image_folder(root, classes=("cat", "dog", "ant"), per_class=4):
 
 def test_imagefolder_flat_layout(tmp_path):
     write_image_folder(tmp_path / "imgs")
-    dm = ImageClassificationData("imagefolder", root=str(tmp_path / "imgs"), image_size=32, batch_size=4,
-                                 num_workers=0, val_fraction=0.25, classes=[2, 0])
+    dm = ImageClassificationData(
+        "imagefolder",
+        root=str(tmp_path / "imgs"),
+        image_size=32,
+        batch_size=4,
+        num_workers=0,
+        val_fraction=0.25,
+        classes=[2, 0],
+    )
     assert dm.class_names == ["dog", "ant"] and dm.num_classes == 2 and dm.in_chans == 3
     dm.setup("fit")
     assert len(dm.splits["train"]) == 6 and len(dm.splits["val"]) == 2
@@ -271,7 +291,7 @@ def test_batched_crop_and_flip_act_per_image():
     padded = F.pad(images, [2])
     offsets = set()
     for out, pad in zip(cropped, padded):
-        match = [(dy, dx) for dy in range(5) for dx in range(5) if torch.equal(out, pad[:, dy:dy + 8, dx:dx + 6])]
+        match = [(dy, dx) for dy in range(5) for dx in range(5) if torch.equal(out, pad[:, dy : dy + 8, dx : dx + 6])]
         assert match
         offsets.add(match[0])
     assert len(offsets) > 1
@@ -318,8 +338,16 @@ class _TinyClassifier(L.LightningModule):
 
 def test_lightning_trains_from_the_batched_loader(tmp_path):
     dm = digits(tmp_path, batch_size=32)
-    trainer = L.Trainer(accelerator="cpu", max_epochs=2, limit_train_batches=3, limit_val_batches=2, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=2,
+        limit_train_batches=3,
+        limit_val_batches=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(_TinyClassifier(), datamodule=dm)
     loader = trainer.train_dataloader
     assert isinstance(loader, BatchedLoader) and loader.images.device.type == "cpu"

@@ -1,5 +1,6 @@
 """Dataset settings: defaults once (``DatasetConfig``), each configs/dataset/*.yaml only what differs, and every bad
 setting one clear error naming the key."""
+
 from __future__ import annotations
 
 import os
@@ -33,17 +34,20 @@ def test_each_dataset_yaml_holds_only_what_differs_from_the_defaults(path):
     assert all(settings[key] != defaults[key] for key in settings), settings
 
 
-@pytest.mark.parametrize("override, key", [
-    ("+dataset.foo=1", "foo"),
-    ("dataset.batch_size=-4", "dataset.batch_size"),
-    ("dataset.batch_size=abc", "dataset.batch_size"),
-    ("dataset.batch_size=2.5", "dataset.batch_size"),
-    ("dataset.val_fraction=1.5", "dataset.val_fraction"),
-    ("dataset.split_seed=abc", "dataset.split_seed"),
-    ("dataset.num_workers=-1", "dataset.num_workers"),
-    ("dataset.loader=gpu", "dataset.loader"),
-    ("+dataset.gpu_resident=true", "dataset.loader=batched"),  # the old name says what replaced it
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("+dataset.foo=1", "foo"),
+        ("dataset.batch_size=-4", "dataset.batch_size"),
+        ("dataset.batch_size=abc", "dataset.batch_size"),
+        ("dataset.batch_size=2.5", "dataset.batch_size"),
+        ("dataset.val_fraction=1.5", "dataset.val_fraction"),
+        ("dataset.split_seed=abc", "dataset.split_seed"),
+        ("dataset.num_workers=-1", "dataset.num_workers"),
+        ("dataset.loader=gpu", "dataset.loader"),
+        ("+dataset.gpu_resident=true", "dataset.loader=batched"),  # the old name says what replaced it
+    ],
+)
 def test_a_bad_dataset_setting_is_one_error_naming_the_key(tmp_path, override, key):
     with pytest.raises((DataConfigError, ConfigCompositionException)) as info:
         build(tmp_path, override)
@@ -61,8 +65,10 @@ def test_cifar10_zip_path_defaults_to_the_environment_variable(tmp_path, monkeyp
     cfg = compose_config("train", ["dataset=cifar10"], tmp_path / "run")
     assert cfg.dataset.zip_path == str(tmp_path / "cifar.zip")
     monkeypatch.delenv(ZIP_ENV)
-    assert compose_config("train", ["dataset=cifar10", "dataset.zip_path=/z.zip"], tmp_path / "run").dataset.zip_path \
+    assert (
+        compose_config("train", ["dataset=cifar10", "dataset.zip_path=/z.zip"], tmp_path / "run").dataset.zip_path
         == "/z.zip"
+    )
     assert compose_config("train", ["dataset=cifar10"], tmp_path / "run").dataset.zip_path is None
 
 

@@ -1,5 +1,6 @@
 """Data faults users hit (issue 11): class-sorted validation, corrupt images, killed or truncated cache writes, a
 non-zip zip_path. Each ends in the documented behaviour, never a traceback that hides the file."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,9 @@ def cifar_jpegs(tmp_path, per_class: int = 3, **kwargs) -> ImageClassificationDa
     archive = tmp_path / "fake.zip"
     if not archive.exists():
         write_fake_cifar_zip(archive, per_class)
-    return ImageClassificationData("cifar10", root=str(tmp_path), zip_path=str(archive),
-                                   cache_dir=str(tmp_path / "cache"), augment=False, **kwargs)
+    return ImageClassificationData(
+        "cifar10", root=str(tmp_path), zip_path=str(archive), cache_dir=str(tmp_path / "cache"), augment=False, **kwargs
+    )
 
 
 def classes_in_first(labels: torch.Tensor, n: int) -> int:
@@ -55,8 +57,9 @@ def test_corrupt_image_is_skipped_with_a_warning_naming_it(tmp_path, content):
     write_image_folder(tmp_path / "imgs", per_class=4)
     bad = tmp_path / "imgs" / "dog" / "broken.png"
     bad.write_bytes(content)
-    dm = ImageClassificationData("imagefolder", root=str(tmp_path / "imgs"), image_size=16, batch_size=13,
-                                 num_workers=0, val_fraction=0.0)
+    dm = ImageClassificationData(
+        "imagefolder", root=str(tmp_path / "imgs"), image_size=16, batch_size=13, num_workers=0, val_fraction=0.0
+    )
     with pytest.warns(UserWarning, match=f"skipping unreadable image {bad}"):
         x, _ = epoch(dm.train_dataloader())
     assert len(x) == 12 and x.shape[1:] == (3, 16, 16)  # one batch of the 13: the 12 readable images

@@ -1,5 +1,6 @@
 """Exact resume needs data that depends only on (seed, epoch); and the batched and per-image paths apply the same
 augmentation policy (one table, ``zootrain.data.augment.POLICIES``)."""
+
 from __future__ import annotations
 
 import lightning as L
@@ -12,8 +13,9 @@ from zootrain.data.augment import BATCHED_POLICIES, POLICIES, build_transform, p
 
 
 def digits(tmp_path, loader: str) -> ImageClassificationData:
-    return ImageClassificationData("digits", root=str(tmp_path), loader=loader, augment=True, batch_size=32,
-                                   image_size=16, samples_per_class=20)
+    return ImageClassificationData(
+        "digits", root=str(tmp_path), loader=loader, augment=True, batch_size=32, image_size=16, samples_per_class=20
+    )
 
 
 @pytest.mark.parametrize("loader", ["batched", "per_image"])
@@ -70,8 +72,16 @@ class _RecordingClassifier(_TinyClassifier):
 def test_overfit_batches_sees_the_same_batches_every_epoch(tmp_path):
     """Lightning cannot swap the batched loader's sampler for a sequential one: the datamodule stops shuffling."""
     model = _RecordingClassifier()
-    trainer = L.Trainer(accelerator="cpu", max_epochs=2, overfit_batches=2, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=2,
+        overfit_batches=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(model, datamodule=ImageClassificationData("digits", root=str(tmp_path), batch_size=16))
     assert len(model.seen) == 4
     assert torch.equal(torch.cat(model.seen[:2]), torch.cat(model.seen[2:]))

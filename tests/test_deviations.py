@@ -3,6 +3,7 @@
 The contract test only checks that the word appears; this reads the sections themselves: bullets that exist, and
 for the networks added with the families issue, the specific deviations they were built with.
 """
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """Fine-tuning: weights from any checkpoint, head swap, freezing, per-group learning rates, gradual unfreezing."""
+
 from __future__ import annotations
 
 import math
@@ -14,8 +15,13 @@ from zootrain.errors import ConfigError
 from zootrain.finetune import FinetuneSpec, build_param_groups, freeze_for_run
 from zootrain.run import train
 
-QUICK = ["dataset.batch_size=32", "trainer.max_epochs=1", "trainer.limit_train_batches=4",
-         "trainer.limit_val_batches=2", "trainer.num_sanity_val_steps=0"]
+QUICK = [
+    "dataset.batch_size=32",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=4",
+    "trainer.limit_val_batches=2",
+    "trainer.num_sanity_val_steps=0",
+]
 
 
 class Snapshot(L.Callback):
@@ -29,16 +35,16 @@ class Snapshot(L.Callback):
         self.start = {k: v.clone() for k, v in pl_module.net.state_dict().items()}
 
     def _kernels(self, pl_module):
-        return {g: [p.detach().clone() for _, p in ps if p.ndim > 1]
-                for g, ps in pl_module.net.parameter_groups().items()}
+        return {
+            g: [p.detach().clone() for _, p in ps if p.ndim > 1] for g, ps in pl_module.net.parameter_groups().items()
+        }
 
     def on_train_epoch_start(self, trainer, pl_module):
         self.epoch_start = self._kernels(pl_module)
 
     def on_train_epoch_end(self, trainer, pl_module):
         now = self._kernels(pl_module)
-        self.trainable.append({g: any(not torch.equal(a, b) for a, b in zip(self.epoch_start[g], now[g]))
-                               for g in now})
+        self.trainable.append({g: any(not torch.equal(a, b) for a, b in zip(self.epoch_start[g], now[g])) for g in now})
 
     def on_train_end(self, trainer, pl_module):
         self.end = {k: v.clone() for k, v in pl_module.net.state_dict().items()}
@@ -55,8 +61,10 @@ def _keys_in(model, groups):
 @pytest.mark.parametrize("policy", ["eval", "frozen", "train"])
 def test_frozen_groups_stay_bit_identical(make_cfg, policy):
     snap = Snapshot()
-    train(make_cfg("model=resnet18", *QUICK, "finetune.freeze=[stem,stage1]", f"finetune.bn_policy={policy}"),
-          extra_callbacks=[snap])
+    train(
+        make_cfg("model=resnet18", *QUICK, "finetune.freeze=[stem,stage1]", f"finetune.bn_policy={policy}"),
+        extra_callbacks=[snap],
+    )
     net = create_model("resnet18_cifar", num_classes=10, in_chans=1)
     frozen = _keys_in(net, ["stem", "stage1"])
     weights = [k for k in frozen if k.endswith("weight") or k.endswith("bias")]
@@ -89,9 +97,19 @@ def test_a_misnamed_group_lists_the_valid_ones(make_cfg):
 def test_each_group_lr_follows_the_schedule(make_cfg):
     snap = Snapshot()
     base, decay, head_mult, steps = 0.05, 0.5, 10.0, 4
-    train(make_cfg("model=resnet18", *QUICK, f"optimizer.lr={base}", "scheduler=warmup_cosine",
-                   "scheduler.warmup_fraction=0", f"finetune.layer_decay={decay}", f"finetune.head_lr_mult={head_mult}",
-                   "trainer.max_epochs=2"), extra_callbacks=[snap])
+    train(
+        make_cfg(
+            "model=resnet18",
+            *QUICK,
+            f"optimizer.lr={base}",
+            "scheduler=warmup_cosine",
+            "scheduler.warmup_fraction=0",
+            f"finetune.layer_decay={decay}",
+            f"finetune.head_lr_mult={head_mult}",
+            "trainer.max_epochs=2",
+        ),
+        extra_callbacks=[snap],
+    )
     total = 2 * steps
     factor = 0.5 * (1 + math.cos(math.pi * snap.steps / total))
     names = ["stem", "stage1", "stage2", "stage3", "stage4", "head"]
@@ -115,8 +133,10 @@ def test_head_swap_to_fewer_classes_loads_every_other_tensor(make_cfg):
     assert all(torch.equal(own[k], saved[k]) for k in own if not k.startswith("fc."))
     assert net.fc.out_features == 5
     snap = Snapshot()
-    result = train(make_cfg("model=resnet18", *QUICK, "dataset.classes=[0,1,2,3,4]", f"finetune.init_from={ckpt}"),
-                   extra_callbacks=[snap])
+    result = train(
+        make_cfg("model=resnet18", *QUICK, "dataset.classes=[0,1,2,3,4]", f"finetune.init_from={ckpt}"),
+        extra_callbacks=[snap],
+    )
     assert result["epochs"] == 1 and snap.start["fc.weight"].shape == (5, 512)
     assert torch.equal(snap.start["layer3.0.conv1.weight"], saved["layer3.0.conv1.weight"])
 
@@ -127,8 +147,17 @@ def test_torchvision_resnet18_weights_fine_tune(make_cfg, tmp_path):
     reference = torchvision.models.resnet18(weights=None).state_dict()
     torch.save(reference, path)
     snap = Snapshot()
-    train(make_cfg("model=resnet18", "model.variant=none", "dataset.image_size=64", *QUICK,
-                   f"finetune.init_from={path}", "finetune.freeze=[backbone]"), extra_callbacks=[snap])
+    train(
+        make_cfg(
+            "model=resnet18",
+            "model.variant=none",
+            "dataset.image_size=64",
+            *QUICK,
+            f"finetune.init_from={path}",
+            "finetune.freeze=[backbone]",
+        ),
+        extra_callbacks=[snap],
+    )
     assert torch.equal(snap.start["layer4.1.conv2.weight"], reference["layer4.1.conv2.weight"])
     # digits are grey: the RGB kernels of conv1 are summed into one channel
     assert torch.allclose(snap.start["conv1.weight"], reference["conv1.weight"].sum(1, keepdim=True))
@@ -145,18 +174,35 @@ def test_another_architecture_is_refused_naming_both(tmp_path):
         load_pretrained(create_model("resnet18"), path)
 
 
-@pytest.mark.parametrize("strategy,expected", [
-    ("freeze_unfreeze", [{"stage3": False, "head": True}, {"stage3": False, "head": True},
-                         {"stage3": True, "head": True}]),
-    ("milestones", [{"stage3": False, "stage4": False}, {"stage3": False, "stage4": True},
-                    {"stage3": True, "stage4": True}]),
-])
+@pytest.mark.parametrize(
+    "strategy,expected",
+    [
+        (
+            "freeze_unfreeze",
+            [{"stage3": False, "head": True}, {"stage3": False, "head": True}, {"stage3": True, "head": True}],
+        ),
+        (
+            "milestones",
+            [{"stage3": False, "stage4": False}, {"stage3": False, "stage4": True}, {"stage3": True, "stage4": True}],
+        ),
+    ],
+)
 def test_gradual_unfreezing_thaws_groups_on_schedule(make_cfg, strategy, expected):
     ckpt = _digits_checkpoint(make_cfg)
     snap = Snapshot()
-    train(make_cfg("model=resnet18", *QUICK, "trainer.max_epochs=3", f"finetune.init_from={ckpt}",
-                   f"finetune.strategy={strategy}", "finetune.unfreeze_at_epoch=2", "finetune.unfreeze_milestones=[1,2]",
-                   "finetune.backbone_lr_mult=0.1"), extra_callbacks=[snap])
+    train(
+        make_cfg(
+            "model=resnet18",
+            *QUICK,
+            "trainer.max_epochs=3",
+            f"finetune.init_from={ckpt}",
+            f"finetune.strategy={strategy}",
+            "finetune.unfreeze_at_epoch=2",
+            "finetune.unfreeze_milestones=[1,2]",
+            "finetune.backbone_lr_mult=0.1",
+        ),
+        extra_callbacks=[snap],
+    )
     for epoch, want in enumerate(expected):
         assert {g: snap.trainable[epoch][g] for g in want} == want, epoch
     assert snap.lrs["stem"] == pytest.approx(0.1 * snap.lrs["head"])
@@ -174,9 +220,21 @@ class ReplicaWeights(L.Callback):
 
 def test_gradual_unfreezing_keeps_ddp_replicas_identical(make_cfg, tmp_path):
     ckpt = _digits_checkpoint(make_cfg)
-    train(make_cfg("model=resnet18", *QUICK, "trainer=ddp_cpu", "trainer.devices=2", "trainer.max_epochs=2",
-                   f"finetune.init_from={ckpt}", "finetune=gradual", "finetune.unfreeze_at_epoch=1",
-                   "finetune.bn_policy=frozen", run="ddp"), extra_callbacks=[ReplicaWeights(str(tmp_path))])
+    train(
+        make_cfg(
+            "model=resnet18",
+            *QUICK,
+            "trainer=ddp_cpu",
+            "trainer.devices=2",
+            "trainer.max_epochs=2",
+            f"finetune.init_from={ckpt}",
+            "finetune=gradual",
+            "finetune.unfreeze_at_epoch=1",
+            "finetune.bn_policy=frozen",
+            run="ddp",
+        ),
+        extra_callbacks=[ReplicaWeights(str(tmp_path))],
+    )
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     start = {k.removeprefix("net."): v for k, v in torch.load(ckpt, weights_only=True)["state_dict"].items()}
     assert all(torch.equal(ranks[0][k], ranks[1][k]) for k in ranks[0])

@@ -9,6 +9,7 @@ the vectorised CPU samplers may differ in the last bit between machines.
 Regenerate (only when an init change is intended, and say so in the commit):
 ``ZOO_UPDATE_GOLDEN=1 OMP_NUM_THREADS=1 python -m pytest tests/test_golden_weights.py -m "slow or not slow"``
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +19,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from test_zoo_contract import HEAVY
 
 from zoo import create_model, list_models
@@ -49,8 +49,9 @@ def _load_golden() -> dict[str, dict]:
 
 def _write_golden(golden: dict[str, dict]) -> None:
     GOLDEN_FILE.parent.mkdir(exist_ok=True)
-    GOLDEN_FILE.write_text("{\n" + ",\n".join(f"{json.dumps(n)}: {json.dumps(golden[n])}" for n in sorted(golden))
-                           + "\n}\n")
+    GOLDEN_FILE.write_text(
+        "{\n" + ",\n".join(f"{json.dumps(n)}: {json.dumps(golden[n])}" for n in sorted(golden)) + "\n}\n"
+    )
 
 
 GOLDEN = _load_golden()

@@ -1,4 +1,6 @@
-"""The GPU fast path: bf16, channels_last, torch.compile, fused optimizers, batches made on the GPU. Skipped without CUDA."""
+"""The GPU fast path: bf16, channels_last, torch.compile, fused optimizers, batches made on the GPU.
+Skipped without CUDA."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -9,8 +11,7 @@ import torch
 from zootrain.data import ImageClassificationData
 from zootrain.run import train
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
 
 def _gpu_cfg(make_cfg, *overrides):
@@ -37,8 +38,9 @@ def test_batched_loader_batches_live_on_the_gpu_and_match_the_per_image_path():
     for dm in (resident, ordinary):
         dm.set_model_input(32)
         dm.setup("fit")
-    resident.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda")),
-                                       global_rank=0, world_size=1)  # what the datamodule reads of a Trainer
+    resident.trainer = SimpleNamespace(
+        strategy=SimpleNamespace(root_device=torch.device("cuda")), global_rank=0, world_size=1
+    )  # what the datamodule reads of a Trainer
     x_gpu, y_gpu = next(iter(resident.val_dataloader()))
     x_cpu, y_cpu = next(iter(ordinary.val_dataloader()))
     assert x_gpu.is_cuda and y_gpu.is_cuda

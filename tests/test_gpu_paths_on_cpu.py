@@ -1,5 +1,6 @@
 """The GPU defaults checked where CI can run them: their decisions with a stand-in device, and the numerical
 settings (bf16-mixed, channels_last, compile) trained on the CPU."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -33,8 +34,14 @@ def test_mixed_precision_follows_what_the_gpu_supports(monkeypatch, bf16, expect
 
 
 def test_the_gpu_numerics_train_on_the_cpu(make_cfg):
-    result = train(make_cfg("trainer.precision=bf16-mixed", "channels_last=true", "trainer.max_epochs=3",
-                            "trainer.gradient_clip_val=1.0"))
+    result = train(
+        make_cfg(
+            "trainer.precision=bf16-mixed",
+            "channels_last=true",
+            "trainer.max_epochs=3",
+            "trainer.gradient_clip_val=1.0",
+        )
+    )
     saved = torch.load(result["last_model_path"], weights_only=True)["hyper_parameters"]
     assert saved["channels_last"] is True and result["val/acc"] > 0.3
 

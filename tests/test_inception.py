@@ -1,4 +1,5 @@
 """GoogLeNet and Inception v3: paper structure, auxiliary heads, torchvision equivalence."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,9 +13,17 @@ from zoo.inception_blocks import AtLeast
 from zoo.inception_v3 import InceptionV3
 
 # Table 1 "output size" depth column of each inception module.
-GOOGLENET_DEPTHS = {"inception3a": 256, "inception3b": 480, "inception4a": 512, "inception4b": 512,
-                    "inception4c": 512, "inception4d": 528, "inception4e": 832, "inception5a": 832,
-                    "inception5b": 1024}
+GOOGLENET_DEPTHS = {
+    "inception3a": 256,
+    "inception3b": 480,
+    "inception4a": 512,
+    "inception4b": 512,
+    "inception4c": 512,
+    "inception4d": 528,
+    "inception4e": 832,
+    "inception5a": 832,
+    "inception5b": 1024,
+}
 
 
 def _main_params(model: nn.Module, suffix: str = "") -> int:
@@ -22,6 +31,7 @@ def _main_params(model: nn.Module, suffix: str = "") -> int:
 
 
 # ----- GoogLeNet -----
+
 
 def test_googlenet_returns_aux_logits_only_in_training():
     torch.manual_seed(0)
@@ -55,15 +65,16 @@ def test_googlenet_follows_table_1():
 def test_googlenet_grid_at_224_matches_the_paper():
     model = create_model("googlenet").train()  # training mode runs the auxiliary heads too
     sizes = {}
-    hooks = [model.get_submodule(n).register_forward_hook(lambda m, i, o, n=n: sizes.__setitem__(n, o.shape[-1]))
-             for n in ("conv1", "maxpool1", "maxpool2", "inception4a", "inception5b", "aux1.pool")]
+    hooks = [
+        model.get_submodule(n).register_forward_hook(lambda m, i, o, n=n: sizes.__setitem__(n, o.shape[-1]))
+        for n in ("conv1", "maxpool1", "maxpool2", "inception4a", "inception5b", "aux1.pool")
+    ]
     with torch.no_grad():
         model(torch.randn(1, 3, 224, 224))
     for h in hooks:
         h.remove()
     # 4x4 after the aux 5x5/3 pool: the adaptive pool behind it is the identity at 224, as in the paper
-    assert sizes == {"conv1": 112, "maxpool1": 56, "maxpool2": 28, "inception4a": 14, "inception5b": 7,
-                     "aux1.pool": 4}
+    assert sizes == {"conv1": 112, "maxpool1": 56, "maxpool2": 28, "inception4a": 14, "inception5b": 7, "aux1.pool": 4}
 
 
 def test_googlenet_parameter_counts():
@@ -129,10 +140,12 @@ def test_googlenet_cifar():
 
 # ----- Inception v3 -----
 
+
 def _torchvision_pair(num_classes: int = 1000) -> tuple[InceptionV3, nn.Module]:
     torch.manual_seed(0)
-    reference = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=True,
-                                                transform_input=False, num_classes=num_classes)
+    reference = torchvision.models.inception_v3(
+        weights=None, aux_logits=True, init_weights=True, transform_input=False, num_classes=num_classes
+    )
     model = create_model("inception_v3", num_classes=num_classes)
     model.load_state_dict(reference.state_dict(), strict=True)
     return model, reference

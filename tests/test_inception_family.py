@@ -1,4 +1,5 @@
 """BN-Inception, Inception-v4 and Inception-ResNet: the papers' layer tables, parameter counts and deviations."""
+
 import sys
 
 import pytest
@@ -28,14 +29,19 @@ def _param_count(name: str) -> int:
 def _deviations(name: str) -> str:
     with torch.device("meta"):
         doc = sys.modules[type(create_model(name)).__module__].__doc__
-    return doc[doc.index("Deviations"):]
+    return doc[doc.index("Deviations") :]
 
 
 # ----- BN-Inception (Ioffe & Szegedy 2015, Figure 5) -----
 
+
 def test_bn_inception_follows_figure_5():
     assert _stage_shapes("bn_inception") == {
-        "stem": (192, 28, 28), "stage1": (576, 14, 14), "stage2": (1056, 7, 7), "stage3": (1024, 7, 7)}
+        "stem": (192, 28, 28),
+        "stage1": (576, 14, 14),
+        "stage2": (1056, 7, 7),
+        "stage3": (1024, 7, 7),
+    }
     with torch.device("meta"):
         model = create_model("bn_inception")
     assert not hasattr(model.inception3c, "branch1x1") and not hasattr(model.inception3c, "branch_pool_1")
@@ -73,9 +79,14 @@ def test_bn_inception_names_its_deviations():
 
 # ----- Inception-v4 and Inception-ResNet (Szegedy et al. 2017) -----
 
+
 def test_inception_v4_follows_figure_9():
     assert _stage_shapes("inception_v4") == {
-        "stem": (384, 35, 35), "stage1": (384, 35, 35), "stage2": (1024, 17, 17), "stage3": (1536, 8, 8)}
+        "stem": (384, 35, 35),
+        "stage1": (384, 35, 35),
+        "stage2": (1024, 17, 17),
+        "stage3": (1536, 8, 8),
+    }
     with torch.device("meta"):
         model = create_model("inception_v4")
     groups = dict(model.group_layout())
@@ -85,16 +96,29 @@ def test_inception_v4_follows_figure_9():
     assert model.dropout.p == pytest.approx(0.2) and model.aux_weights == ()  # keep probability 0.8
 
 
-@pytest.mark.parametrize("name,widths,scales", [
-    ("inception_resnet_v1", (256, 896, 1792),  # Figure 15: 5 x A, 10 x B, 5 x C
-     [(0.17, True)] * 5 + [(0.10, True)] * 10 + [(0.20, True)] * 5),
-    ("inception_resnet_v2", (320, 1088, 1536),  # released: 10 x A, 20 x B, 10 x C, the last one linear, then 1x1 1536
-     [(0.17, True)] * 10 + [(0.10, True)] * 20 + [(0.20, True)] * 9 + [(1.0, False)]),
-])
+@pytest.mark.parametrize(
+    "name,widths,scales",
+    [
+        (
+            "inception_resnet_v1",
+            (256, 896, 1792),  # Figure 15: 5 x A, 10 x B, 5 x C
+            [(0.17, True)] * 5 + [(0.10, True)] * 10 + [(0.20, True)] * 5,
+        ),
+        (
+            "inception_resnet_v2",
+            (320, 1088, 1536),  # released: 10 x A, 20 x B, 10 x C, the last one linear, then 1x1 1536
+            [(0.17, True)] * 10 + [(0.10, True)] * 20 + [(0.20, True)] * 9 + [(1.0, False)],
+        ),
+    ],
+)
 def test_inception_resnet_stages_and_residual_scales(name, widths, scales):
     a, b, c = widths
     assert _stage_shapes(name) == {
-        "stem": (a, 35, 35), "stage1": (a, 35, 35), "stage2": (b, 17, 17), "stage3": (c, 8, 8)}
+        "stem": (a, 35, 35),
+        "stage1": (a, 35, 35),
+        "stage2": (b, 17, 17),
+        "stage3": (c, 8, 8),
+    }
     with torch.device("meta"):
         model = create_model(name)
     blocks = [m for n, m in model.named_children() if n.startswith("block")]
@@ -106,8 +130,14 @@ def _conv_bn(c_in: int, c_out: int, kh: int, kw: int | None = None) -> int:
 
 
 def test_inception_resnet_v1_count_derived_from_the_figures():
-    stem = (_conv_bn(3, 32, 3) + _conv_bn(32, 32, 3) + _conv_bn(32, 64, 3) + _conv_bn(64, 80, 1)
-            + _conv_bn(80, 192, 3) + _conv_bn(192, 256, 3))  # Figure 14
+    stem = (
+        _conv_bn(3, 32, 3)
+        + _conv_bn(32, 32, 3)
+        + _conv_bn(32, 64, 3)
+        + _conv_bn(64, 80, 1)
+        + _conv_bn(80, 192, 3)
+        + _conv_bn(192, 256, 3)
+    )  # Figure 14
     block_a = 3 * _conv_bn(256, 32, 1) + 3 * _conv_bn(32, 32, 3) + 96 * 256 + 256  # Figure 10
     reduction_a = _conv_bn(256, 384, 3) + _conv_bn(256, 192, 1) + _conv_bn(192, 192, 3) + _conv_bn(192, 256, 3)
     block_b = 2 * _conv_bn(896, 128, 1) + _conv_bn(128, 128, 1, 7) + _conv_bn(128, 128, 7, 1) + 256 * 896 + 896
@@ -118,10 +148,13 @@ def test_inception_resnet_v1_count_derived_from_the_figures():
     assert expected == _param_count("inception_resnet_v1") == 22_756_328
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("inception_v4", 42_679_816),  # timm's inception_v4
-    ("inception_resnet_v2", 55_843_464),  # timm's inception_resnet_v2
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("inception_v4", 42_679_816),  # timm's inception_v4
+        ("inception_resnet_v2", 55_843_464),  # timm's inception_resnet_v2
+    ],
+)
 def test_parameter_count_equals_the_reference_implementation(name, expected):
     assert _param_count(name) == expected
 

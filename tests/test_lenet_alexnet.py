@@ -1,4 +1,5 @@
 """LeNet-5 and AlexNet against their papers: parameter counts, connectivity, LRN math, init, shapes."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,7 @@ import torch.nn.functional as F
 
 from zoo import count_parameters, create_model, model_info
 from zoo.alexnet import CONFIGS, AlexNet
-from zoo.lenet import (DIGIT_BITMAPS, ConnectionTableConv, EuclideanRBF, Squash, Subsampling, rbf_map_loss,
-                       squash)
+from zoo.lenet import DIGIT_BITMAPS, ConnectionTableConv, EuclideanRBF, Squash, Subsampling, rbf_map_loss, squash
 
 # Table I of LeCun et al. 1998 as printed: row = S2 map, column = C3 map, X = connected.
 PAPER_TABLE_I = (
@@ -50,18 +50,24 @@ def test_c3_matches_a_per_map_reference_convolution():
     nn.init.normal_(c3.bias)
     x = torch.randn(2, 6, 7, 7)
     offsets = [0, 2, 3]
-    expected = torch.stack([
-        nn.functional.conv2d(x[:, list(inputs)], c3.weight[off:off + len(inputs)].unsqueeze(0), c3.bias[j:j + 1])[:, 0]
-        for j, (inputs, off) in enumerate(zip(c3.table, offsets))
-    ], dim=1)
+    expected = torch.stack(
+        [
+            nn.functional.conv2d(
+                x[:, list(inputs)], c3.weight[off : off + len(inputs)].unsqueeze(0), c3.bias[j : j + 1]
+            )[:, 0]
+            for j, (inputs, off) in enumerate(zip(c3.table, offsets))
+        ],
+        dim=1,
+    )
     torch.testing.assert_close(c3(x), expected)
     assert count_parameters(c3) == (2 + 1 + 3) * 9 + 3
 
 
 def test_squashing_function_is_the_papers():
     # A = 1.7159 and S = 2/3 are chosen so that f(1) = 1 and f(-1) = -1 (Appendix A)
-    torch.testing.assert_close(squash(torch.tensor([-1.0, 0.0, 1.0])), torch.tensor([-1.0, 0.0, 1.0]),
-                               atol=2e-4, rtol=0)
+    torch.testing.assert_close(
+        squash(torch.tensor([-1.0, 0.0, 1.0])), torch.tensor([-1.0, 0.0, 1.0]), atol=2e-4, rtol=0
+    )
     torch.testing.assert_close(squash(torch.tensor(10.0)), torch.tensor(1.7159), atol=1e-4, rtol=0)
 
 
@@ -85,8 +91,13 @@ def test_lenet5_layer_shapes():
     c3 = model.c3(s2)
     s4 = model.s4(c3)
     c5 = model.c5(s4)
-    assert [t.shape[1:] for t in (c1, s2, c3, s4, c5)] == [(6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5),
-                                                          (120, 1, 1)]
+    assert [t.shape[1:] for t in (c1, s2, c3, s4, c5)] == [
+        (6, 28, 28),
+        (6, 14, 14),
+        (16, 10, 10),
+        (16, 5, 5),
+        (120, 1, 1),
+    ]
     assert model.forward_head(model.forward_features(x), pre_logits=True).shape == (2, 84)
 
 
@@ -218,7 +229,7 @@ def test_lrn_equals_the_papers_formula(alexnet):
     n_maps = a.shape[1]
     expected = torch.empty_like(a)
     for i in range(n_maps):
-        window = a[:, max(0, i - 2):min(n_maps - 1, i + 2) + 1]
+        window = a[:, max(0, i - 2) : min(n_maps - 1, i + 2) + 1]
         expected[:, i] = a[:, i] / (2 + 1e-4 * (window**2).sum(dim=1)) ** 0.75
     for norm in (alexnet.features.norm1, alexnet.features.norm2):
         torch.testing.assert_close(norm(a), expected)
@@ -228,8 +239,23 @@ def test_lrn_equals_the_papers_formula(alexnet):
 
 def test_alexnet_layer_order_lrn_after_relu_then_overlapping_pool(alexnet):
     names = [n for n, _ in alexnet.features.named_children()]
-    assert names == ["conv1", "relu1", "norm1", "pool1", "conv2", "relu2", "norm2", "pool2", "conv3", "relu3",
-                     "conv4", "relu4", "conv5", "relu5", "pool5"]
+    assert names == [
+        "conv1",
+        "relu1",
+        "norm1",
+        "pool1",
+        "conv2",
+        "relu2",
+        "norm2",
+        "pool2",
+        "conv3",
+        "relu3",
+        "conv4",
+        "relu4",
+        "conv5",
+        "relu5",
+        "pool5",
+    ]
     pools = [m for m in alexnet.features if isinstance(m, nn.MaxPool2d)]
     assert all((p.kernel_size, p.stride) == (3, 2) for p in pools)
     fc_types = [type(m) for m in alexnet.fc]

@@ -3,6 +3,7 @@ TorchScript, torch.export with a free batch size, timm's conventions (num_featur
 num_classes=0, forward_intermediates, features_only), heads that follow dtype and device, torch.hub, the
 published-weights hook (never downloading) and ``python -m zoo.export``. The README's library example runs too.
 """
+
 import hashlib
 import importlib.util
 import inspect
@@ -112,10 +113,17 @@ def test_jit_script_of_a_model_in_training_mode_drops_its_auxiliary_outputs():
 
 
 def test_num_features_differs_from_head_hidden_size_only_with_hidden_fc_layers():
-    widths = {name: (create_model(name).num_features, create_model(name).head_hidden_size)
-              for name in ("lenet5", "alexnet_cifar", "vgg11", "vgg11_bn_cifar", "resnet18_cifar")}
-    assert widths == {"lenet5": (120, 84), "alexnet_cifar": (256, 1024), "vgg11": (512, 4096),
-                      "vgg11_bn_cifar": (512, 512), "resnet18_cifar": (512, 512)}
+    widths = {
+        name: (create_model(name).num_features, create_model(name).head_hidden_size)
+        for name in ("lenet5", "alexnet_cifar", "vgg11", "vgg11_bn_cifar", "resnet18_cifar")
+    }
+    assert widths == {
+        "lenet5": (120, 84),
+        "alexnet_cifar": (256, 1024),
+        "vgg11": (512, 4096),
+        "vgg11_bn_cifar": (512, 512),
+        "resnet18_cifar": (512, 512),
+    }
 
 
 @pytest.mark.parametrize("name", registry())
@@ -143,11 +151,14 @@ def test_reset_classifier_takes_timms_global_pool():
         _model("lenet5").reset_classifier(0, global_pool="")
 
 
-@pytest.mark.parametrize("name,in_chans,expected_mean", [
-    ("resnet18", 1, (sum(IMAGENET_MEAN) / 3,)),
-    ("resnet18", 4, IMAGENET_MEAN + IMAGENET_MEAN[:1]),
-    ("lenet5", 3, (0.1307,) * 3),
-])
+@pytest.mark.parametrize(
+    "name,in_chans,expected_mean",
+    [
+        ("resnet18", 1, (sum(IMAGENET_MEAN) / 3,)),
+        ("resnet18", 4, IMAGENET_MEAN + IMAGENET_MEAN[:1]),
+        ("lenet5", 3, (0.1307,) * 3),
+    ],
+)
 def test_info_mean_and_std_follow_in_chans(name, in_chans, expected_mean):
     info = create_model(name, in_chans=in_chans).info
     assert info.mean == pytest.approx(expected_mean) and len(info.std) == in_chans
@@ -229,8 +240,9 @@ def test_export_cli_torchscript_and_exported_with_a_checkpoint(tmp_path, capsys)
     torch.save(create_model("lenet5", num_classes=4).state_dict(), checkpoint)
     for fmt in ("torchscript", "exported"):
         out = tmp_path / f"lenet5.{fmt}"
-        rc = zoo.export.main(["lenet5", "--format", fmt, "--checkpoint", str(checkpoint), "--dynamic-batch",
-                              "--output", str(out)])
+        rc = zoo.export.main(
+            ["lenet5", "--format", fmt, "--checkpoint", str(checkpoint), "--dynamic-batch", "--output", str(out)]
+        )
         assert rc == 0 and out.is_file()
         assert "matches PyTorch on 2 batch(es)" in capsys.readouterr().out
 
@@ -241,8 +253,9 @@ def test_export_cli_errors_are_one_line(capsys):
     assert err.startswith("error: unknown model 'resnet-18'") and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("name", [n if n in SMALL_ONNX else pytest.param(n, marks=pytest.mark.slow)
-                                  for n in list_models()])
+@pytest.mark.parametrize(
+    "name", [n if n in SMALL_ONNX else pytest.param(n, marks=pytest.mark.slow) for n in list_models()]
+)
 def test_onnx_export_matches_pytorch(name, tmp_path, capsys):
     pytest.importorskip("onnxscript")
     pytest.importorskip("onnxruntime")

@@ -1,5 +1,6 @@
 """``evaluate.py images=...`` and the pictures a run and an evaluation leave: predictions, feature maps, Grad-CAM,
 filters, misclassified examples, TensorBoard, and one-line errors for bad input."""
+
 from __future__ import annotations
 
 import csv
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import compose_config
 from PIL import Image
 
 from zoo import create_model
@@ -20,8 +22,6 @@ from zootrain.errors import ConfigError
 from zootrain.module import ZooClassifier
 from zootrain.run import evaluate, train
 
-from conftest import compose_config
-
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -29,24 +29,41 @@ REPO = Path(__file__).resolve().parent.parent
 def run(tmp_path_factory):
     """A short default run (LeNet-5 on digits, 2 epochs) and its first 3 test images as PNG files."""
     root = tmp_path_factory.mktemp("run")
-    cfg = compose_config("train", ["trainer.accelerator=cpu", "trainer.enable_model_summary=false",
-                                   "callbacks.progress_bar.refresh_rate=0", "trainer.max_epochs=2"], root / "train")
+    cfg = compose_config(
+        "train",
+        [
+            "trainer.accelerator=cpu",
+            "trainer.enable_model_summary=false",
+            "callbacks.progress_bar.refresh_rate=0",
+            "trainer.max_epochs=2",
+        ],
+        root / "train",
+    )
     result = train(cfg)
-    data = ImageClassificationData(**torch.load(result["last_model_path"], weights_only=True)["datamodule_hyper_parameters"])
+    data = ImageClassificationData(
+        **torch.load(result["last_model_path"], weights_only=True)["datamodule_hyper_parameters"]
+    )
     data.setup("test")
     folder = root / "images"
     folder.mkdir()
     for i in range(3):
         Image.fromarray(data.splits["test"].images[i, 0].numpy(), mode="L").save(folder / f"digit{i}.png")
-    return {"ckpt": result["last_model_path"], "run_dir": Path(result["run_dir"]), "images": folder, "data": data,
-            "root": root}
+    return {
+        "ckpt": result["last_model_path"],
+        "run_dir": Path(result["run_dir"]),
+        "images": folder,
+        "data": data,
+        "root": root,
+    }
 
 
 @pytest.fixture
 def eval_cfg(run, tmp_path):
     def factory(*overrides: str):
-        return compose_config("evaluate", ["trainer.accelerator=cpu", f"ckpt_path={run['ckpt']}", *overrides],
-                              tmp_path / "out")
+        return compose_config(
+            "evaluate", ["trainer.accelerator=cpu", f"ckpt_path={run['ckpt']}", *overrides], tmp_path / "out"
+        )
+
     return factory
 
 
@@ -97,15 +114,21 @@ def test_feature_maps_and_gradcam_pictures(run, eval_cfg, tmp_path):
         assert image.size == (1000, 250)  # input + Grad-CAM and Grad-CAM++ for the predicted class and class 7
 
 
-@pytest.mark.parametrize("overrides,message", [
-    (["images=/no/such/place.png"], "images=/no/such/place.png: no such file or folder"),
-    (["images={empty}"], "the folder holds no images"),
-    (["images={text}"], "no readable image among"),
-    (["images='/no/such/*.png'"], "the pattern matches no file"),
-    (["images={digits}", "visualize=gradcam", "target_class=10"], "target_class=10 is out of range: the model has 10"),
-    (["images={digits}", "visualize=saliency"], "visualize=saliency; choose feature_maps, gradcam"),
-    (["visualize=gradcam"], "visualize=gradcam pictures your own images: add images=<file|folder|glob>"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["images=/no/such/place.png"], "images=/no/such/place.png: no such file or folder"),
+        (["images={empty}"], "the folder holds no images"),
+        (["images={text}"], "no readable image among"),
+        (["images='/no/such/*.png'"], "the pattern matches no file"),
+        (
+            ["images={digits}", "visualize=gradcam", "target_class=10"],
+            "target_class=10 is out of range: the model has 10",
+        ),
+        (["images={digits}", "visualize=saliency"], "visualize=saliency; choose feature_maps, gradcam"),
+        (["visualize=gradcam"], "visualize=gradcam pictures your own images: add images=<file|folder|glob>"),
+    ],
+)
 def test_bad_input_is_one_clear_error_and_nothing_is_written(run, eval_cfg, tmp_path, overrides, message):
     (tmp_path / "empty").mkdir()
     (tmp_path / "text.png").write_text("not an image")
@@ -122,15 +145,26 @@ def test_a_checkpoint_of_another_architecture_is_refused(run, eval_cfg, tmp_path
     torch.save(ckpt, mixed)
     for task in ([f"images={run['images']}"], ["split=val"]):  # predictions and evaluation alike
         cfg = compose_config("evaluate", ["trainer.accelerator=cpu", f"ckpt_path={mixed}", *task], tmp_path / "out")
-        with pytest.raises(WeightsError, match="(its weights are not those of|its settings do not build) alexnet_cifar"):
+        with pytest.raises(
+            WeightsError, match="(its weights are not those of|its settings do not build) alexnet_cifar"
+        ):
             evaluate(cfg)
         assert not (tmp_path / "out").exists()
 
 
 def test_the_command_line_prints_one_line(run, tmp_path):
-    proc = subprocess.run([sys.executable, str(REPO / "evaluate.py"), f"ckpt_path={run['ckpt']}",
-                           f"images={tmp_path}/missing.png", f"hydra.run.dir={tmp_path}/out"],
-                          capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "evaluate.py"),
+            f"ckpt_path={run['ckpt']}",
+            f"images={tmp_path}/missing.png",
+            f"hydra.run.dir={tmp_path}/out",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [f"error: images={tmp_path}/missing.png: no such file or folder"]
 
@@ -160,12 +194,25 @@ def test_evaluation_shows_the_most_confident_mistakes(run, eval_cfg, tmp_path):
 def test_tensorboard_gets_filters_feature_maps_and_the_confusion_matrix(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    cfg = compose_config("train", ["trainer.accelerator=cpu", "trainer.enable_model_summary=false",
-                                   "callbacks.progress_bar.refresh_rate=0", "trainer.max_epochs=1",
-                                   "+trainer.limit_train_batches=2", "logger=tensorboard"], tmp_path / "tb")
+    cfg = compose_config(
+        "train",
+        [
+            "trainer.accelerator=cpu",
+            "trainer.enable_model_summary=false",
+            "callbacks.progress_bar.refresh_rate=0",
+            "trainer.max_epochs=1",
+            "+trainer.limit_train_batches=2",
+            "logger=tensorboard",
+        ],
+        tmp_path / "tb",
+    )
     train(cfg)
     events = EventAccumulator(str(next((tmp_path / "tb" / "tensorboard").glob("events*"))), size_guidance={"images": 0})
     events.Reload()
     steps = {tag: [e.step for e in events.Images(tag)] for tag in events.Tags()["images"]}
-    assert steps == {"filters/first_layer": [0, 1], "confusion_matrix/val": [1], "feature_maps/stem": [1],
-                     "feature_maps/stage1": [1]}
+    assert steps == {
+        "filters/first_layer": [0, 1],
+        "confusion_matrix/val": [1],
+        "feature_maps/stem": [1],
+        "feature_maps/stage1": [1],
+    }

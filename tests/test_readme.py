@@ -2,6 +2,7 @@
 appended, in one working directory and in the README's order (so ``<run>`` and ``<ckpt>`` are the run directory
 and last checkpoint of the latest training command before them). Commands that need hardware this machine lacks
 must stop with the one-line error that says so. Its python blocks run as written."""
+
 from __future__ import annotations
 
 import os
@@ -18,10 +19,17 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
-SIZE_LIMITS = {"train.py": ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
-                            "trainer.num_sanity_val_steps=0", "dataset.batch_size=4",
-                            "callbacks.progress_bar.refresh_rate=0"],
-               "evaluate.py": ["trainer.limit_test_batches=2"]}
+SIZE_LIMITS = {
+    "train.py": [
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
+        "trainer.num_sanity_val_steps=0",
+        "dataset.batch_size=4",
+        "callbacks.progress_bar.refresh_rate=0",
+    ],
+    "evaluate.py": ["trainer.limit_test_batches=2"],
+}
 CI_COMMANDS = ("pip install", "ruff ", "python -m pytest")  # .ci/run runs these itself
 NEEDS_GPU = ("trainer=gpu", "trainer=ddp ")
 NEEDS_PLUGIN = {"launcher=submitit_slurm": "hydra_plugins.hydra_submitit_launcher"}
@@ -33,8 +41,9 @@ def blocks(language: str) -> list[str]:
 
 def shell_commands() -> list[str]:
     """Each line of a bash block (continuations joined, comments dropped), then each command quoted in the prose."""
-    lines = [line.split("  #")[0].strip() for block in blocks("bash")
-             for line in block.replace("\\\n", " ").splitlines()]
+    lines = [
+        line.split("  #")[0].strip() for block in blocks("bash") for line in block.replace("\\\n", " ").splitlines()
+    ]
     prose = re.sub(r"```.*?```", "", README, flags=re.S)
     lines += re.findall(r"`((?:python|zoo-[a-z]+) [^`]+)`", prose)
     commands = [c for c in lines if c and not c.startswith("#") and not c.startswith(CI_COMMANDS)]

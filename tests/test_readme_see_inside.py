@@ -1,5 +1,6 @@
 """The README's "See inside" section is a contract: its commands run as printed, with only size-limiting overrides
 appended (one epoch of two batches), and leave the pictures the section shows."""
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHRINK = {"train.py": ["trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=2"],
-          "evaluate.py": []}
+SHRINK = {
+    "train.py": ["trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=2"],
+    "evaluate.py": [],
+}
 # picture in the README -> where its command leaves it
 PICTURES = {
     "filters.png": "logs/see_inside/lenet5/filters.png",
@@ -28,7 +31,7 @@ PICTURES = {
 def section() -> str:
     text = (REPO / "README.md").read_text()
     start = text.index("## See inside")
-    return text[start:text.index("\n## ", start)]
+    return text[start : text.index("\n## ", start)]
 
 
 def blocks(language: str) -> list[str]:
@@ -52,8 +55,12 @@ def test_the_commands_run_as_printed_and_leave_the_pictures(tmp_path):
     shutil.copytree(REPO / "docs", tmp_path / "docs")  # the sample images the commands read
     for argv in commands():
         assert argv[0] == "python" and argv[1] in SHRINK, argv
-        subprocess.run([sys.executable, str(REPO / argv[1]), *argv[2:], *SHRINK[argv[1]]], cwd=tmp_path, check=True,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+        subprocess.run(
+            [sys.executable, str(REPO / argv[1]), *argv[2:], *SHRINK[argv[1]]],
+            cwd=tmp_path,
+            check=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
     for picture in PICTURES.values():
         assert (tmp_path / picture).is_file(), picture
     assert (tmp_path / "logs/see_inside/predict/predictions.csv").read_text().count("\n") == 4  # header + 3 images

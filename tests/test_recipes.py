@@ -1,4 +1,5 @@
 """Paper recipes in configs/experiment compose to the paper's hyper-parameters."""
+
 from __future__ import annotations
 
 from conftest import compose_config

@@ -1,12 +1,16 @@
 """ResNet against its paper (ImageNet nets, Table 1; CIFAR-10 nets, Section 4.2) and against torchvision."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn as nn
+from model_checks import (
+    assert_state_dict_layout_equals_torchvision,
+    assert_torchvision_weights_give_identical_outputs,
+    stage_output_shapes,
+)
 
-from model_checks import (assert_state_dict_layout_equals_torchvision,
-                          assert_torchvision_weights_give_identical_outputs, stage_output_shapes)
 from zoo import count_parameters, create_model
 from zoo.resnet import RESNET_DEPTHS, BasicBlock
 from zoo.resnet_cifar import CIFAR_RESNET_BLOCKS, ZeroPadShortcut
@@ -28,8 +32,12 @@ def test_torchvision_weights_give_identical_outputs(name):
 # ----------------------------------------------------------------------------- CIFAR-10 nets (Section 4.2)
 # Exact counts at 10 classes with option A shortcuts; Table 6 rounds them to 0.27M, 0.46M, 0.66M, 0.85M, 1.7M, 19.4M.
 CIFAR_PARAMETER_COUNTS = {
-    "resnet20": 269_722, "resnet32": 464_154, "resnet44": 658_586,
-    "resnet56": 853_018, "resnet110": 1_727_962, "resnet1202": 19_421_274,
+    "resnet20": 269_722,
+    "resnet32": 464_154,
+    "resnet44": 658_586,
+    "resnet56": 853_018,
+    "resnet110": 1_727_962,
+    "resnet1202": 19_421_274,
 }
 OPTION_B_PROJECTIONS = (16 * 32 + 2 * 32) + (32 * 64 + 2 * 64)  # 1x1 conv + BN into stages 2 and 3
 
@@ -54,8 +62,13 @@ def test_cifar_layer_table_at_32x32():
     """Section 4.2: output map size 32x32, 16x16, 8x8 with 16, 32, 64 filters, then GAP and a 10-way FC."""
     model = create_model("resnet20")
     shapes = stage_output_shapes(model, 32)
-    assert shapes == {"stem": (16, 32, 32), "stage1": (16, 32, 32), "stage2": (32, 16, 16),
-                      "stage3": (64, 8, 8), "head": (10,)}
+    assert shapes == {
+        "stem": (16, 32, 32),
+        "stage1": (16, 32, 32),
+        "stage2": (32, 16, 16),
+        "stage3": (64, 8, 8),
+        "head": (10,),
+    }
     assert model.info.input_size == (3, 32, 32) and model.info.num_classes == 10 and "cifar" in model.info.tags
 
 
@@ -80,7 +93,11 @@ def test_option_b_shortcut_projects_only_where_the_shape_changes():
     projection = shortcuts["layer3.0"][0]
     assert isinstance(projection, nn.Conv2d)
     assert (projection.in_channels, projection.out_channels, projection.kernel_size, projection.stride) == (
-        32, 64, (1, 1), (2, 2))
+        32,
+        64,
+        (1, 1),
+        (2, 2),
+    )
 
 
 def test_unknown_shortcut_type_is_a_clear_error():
@@ -95,4 +112,3 @@ def test_resnet1202_is_finite_in_eval_mode_and_the_papers_init_is_selectable():
         assert torch.isfinite(create_model("resnet1202").eval()(x)).all()
     paper_init = create_model("resnet1202", zero_init_residual=False)
     assert all(m.last_bn().weight.eq(1).all() for m in paper_init.modules() if isinstance(m, BasicBlock))
-

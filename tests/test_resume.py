@@ -1,5 +1,6 @@
 """Stopping and restarting runs: exact resume after kill -9, run data kept, checkpoints written atomically, run
 directories never shared or mixed. The rows F1-F7 of docs/reliability.md."""
+
 from __future__ import annotations
 
 import csv
@@ -26,10 +27,24 @@ QUICK = ["trainer.limit_train_batches=6", "trainer.limit_val_batches=2", "traine
 
 def _train_cli(run_dir: Path, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO / "tests"), "OMP_NUM_THREADS": "1", **(env_extra or {})}
-    return subprocess.run([sys.executable, str(REPO / "train.py"), f"hydra.run.dir={run_dir}", "deterministic=true",
-                           "trainer.max_epochs=4", "trainer.accelerator=cpu", "callbacks.progress_bar.refresh_rate=0",
-                           "trainer.enable_model_summary=false", *QUICK, *args],
-                          cwd=run_dir.parent, capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "train.py"),
+            f"hydra.run.dir={run_dir}",
+            "deterministic=true",
+            "trainer.max_epochs=4",
+            "trainer.accelerator=cpu",
+            "callbacks.progress_bar.refresh_rate=0",
+            "trainer.enable_model_summary=false",
+            *QUICK,
+            *args,
+        ],
+        cwd=run_dir.parent,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +52,12 @@ def killed_and_resumed(tmp_path_factory):
     """An uninterrupted run, and the same run killed with SIGKILL in epoch 2 and started again."""
     root = tmp_path_factory.mktemp("resume")
     whole = _train_cli(root / "whole")
-    killed = _train_cli(root / "killed", "+callbacks.kill._target_=fault_injection.KillAt",
-                        "+callbacks.kill.epoch=2", "+callbacks.kill.batch=3")
+    killed = _train_cli(
+        root / "killed",
+        "+callbacks.kill._target_=fault_injection.KillAt",
+        "+callbacks.kill.epoch=2",
+        "+callbacks.kill.batch=3",
+    )
     resumed = _train_cli(root / "killed")
     assert whole.returncode == 0, whole.stderr[-2000:]
     assert killed.returncode == -9, killed.stderr[-2000:]
@@ -121,10 +140,21 @@ def test_truncated_last_checkpoint_falls_back_to_a_readable_one(make_cfg, caplog
 
 def test_runs_started_together_get_their_own_directories(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = [sys.executable, str(REPO / "train.py"), f"paths.log_dir={tmp_path}", "trainer.max_epochs=1",
-            "trainer.accelerator=cpu", "callbacks.progress_bar.refresh_rate=0", *QUICK]
-    procs = [subprocess.Popen([*args, f"seed={seed}"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    args = [
+        sys.executable,
+        str(REPO / "train.py"),
+        f"paths.log_dir={tmp_path}",
+        "trainer.max_epochs=1",
+        "trainer.accelerator=cpu",
+        "callbacks.progress_bar.refresh_rate=0",
+        *QUICK,
+    ]
+    procs = [
+        subprocess.Popen(
+            [*args, f"seed={seed}"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for seed in (1, 2)
+    ]
     assert all(p.wait() == 0 for p in procs), [p.stderr.read()[-1000:] for p in procs]
     run_dirs = sorted((tmp_path / "train" / "runs").iterdir())
     assert len(run_dirs) == 2

@@ -1,4 +1,5 @@
 """zoo.summary: shapes, parameter and MAC counts, receptive fields, the command line."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,12 +18,23 @@ def test_lenet5_table_reads_like_the_paper():
     rows = summarize(create_model("lenet5"))
     table = _by_name(rows)
     shapes = {name: table[name].output_shape for name in ("c1", "s2", "c3", "s4", "c5", "f6")}
-    assert shapes == {"c1": (6, 28, 28), "s2": (6, 14, 14), "c3": (16, 10, 10), "s4": (16, 5, 5),
-                      "c5": (120, 1, 1), "f6": (84,)}
+    assert shapes == {
+        "c1": (6, 28, 28),
+        "s2": (6, 14, 14),
+        "c3": (16, 10, 10),
+        "s4": (16, 5, 5),
+        "c5": (120, 1, 1),
+        "f6": (84,),
+    }
     # receptive field / jump by hand: C1 5x5 -> 5/1; S2 2x2/2 -> 6/2; C3 -> 6+4*2=14/2; S4 -> 16/4; C5 -> 32/4
     fields = {name: (table[name].receptive_field, table[name].jump) for name in ("c1", "s2", "c3", "s4", "c5")}
-    assert fields == {"c1": ((5, 5), (1, 1)), "s2": ((6, 6), (2, 2)), "c3": ((14, 14), (2, 2)),
-                      "s4": ((16, 16), (4, 4)), "c5": ((32, 32), (4, 4))}
+    assert fields == {
+        "c1": ((5, 5), (1, 1)),
+        "s2": ((6, 6), (2, 2)),
+        "c3": ((14, 14), (2, 2)),
+        "s4": ((16, 16), (4, 4)),
+        "c5": ((32, 32), (4, 4)),
+    }
     assert table["f6"].receptive_field is None and table["f6"].jump is None
     # C3 counts only its Table I connections: 10*10 positions * 60 kernels * 25 weights
     assert table["c3"].macs == 150_000 and table["c1"].macs == 28 * 28 * 6 * 25

@@ -1,22 +1,20 @@
 """The train/evaluate command line: what a user types first."""
+
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
+from conftest import CONFIG_DIR, compose_config
 from hydra.errors import MissingConfigException
+from test_zoo_contract import registry
 
 from zoo import list_models
 from zoo.registry import model_arguments
 from zootrain.run import evaluate, train
-
-from conftest import CONFIG_DIR, compose_config
-from test_zoo_contract import registry
 
 REPO = Path(__file__).resolve().parent.parent
 FAMILY_ALIASES = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
@@ -61,8 +59,10 @@ def test_resume_from_last_checkpoint_continues_exactly(make_cfg):
     first = train(make_cfg("trainer.max_epochs=2"))
     saved = torch.load(first["last_model_path"], weights_only=True)
     probe = OptimizerStateAtStart()
-    second = train(make_cfg("trainer.max_epochs=3", f"ckpt_path={first['last_model_path']}", run="resumed"),
-                   extra_callbacks=[probe])
+    second = train(
+        make_cfg("trainer.max_epochs=3", f"ckpt_path={first['last_model_path']}", run="resumed"),
+        extra_callbacks=[probe],
+    )
     assert (probe.epoch, probe.step) == (2, saved["global_step"])
     saved_state = saved["optimizer_states"][0]["state"]
     assert probe.state.keys() == saved_state.keys()

@@ -1,24 +1,31 @@
 """VGG and DenseNet: paper parameter counts and layer counts, and equivalence with torchvision's implementations."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn as nn
+from model_checks import (
+    assert_state_dict_layout_equals_torchvision,
+    assert_torchvision_weights_give_identical_outputs,
+    stage_output_shapes,
+)
 
-from model_checks import (assert_state_dict_layout_equals_torchvision,
-                          assert_torchvision_weights_give_identical_outputs, stage_output_shapes)
 from zoo import count_parameters, create_model
 from zoo.vgg import VGG_CONFIGS
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("vgg16", 138_357_544),
-    ("densenet121", 7_978_856),
-    ("densenet264", 33_337_704),  # the paper gives none; the widely used reference implementations' figure
-    ("densenet_bc100_cifar", 769_162),  # paper Table 2: 0.8M
-    ("densenet_bc250_cifar", 15_324_406),  # 15.3M
-    ("densenet_bc190_cifar", 25_624_430),  # 25.6M
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("vgg16", 138_357_544),
+        ("densenet121", 7_978_856),
+        ("densenet264", 33_337_704),  # the paper gives none; the widely used reference implementations' figure
+        ("densenet_bc100_cifar", 769_162),  # paper Table 2: 0.8M
+        ("densenet_bc250_cifar", 15_324_406),  # 15.3M
+        ("densenet_bc190_cifar", 25_624_430),  # 25.6M
+    ],
+)
 def test_parameter_count(name, expected):
     with torch.device("meta"):  # shapes only: skips the (slow) weight init
         model = create_model(name)
@@ -35,11 +42,18 @@ def test_vgg_conv_count_matches_paper(depth, convs, suffix):
     assert sum(isinstance(v, int) for v in VGG_CONFIGS[depth]) == convs
 
 
-@pytest.mark.parametrize("name,depth,growth_rate", [
-    ("densenet_bc100_cifar", 100, 12), ("densenet_bc250_cifar", 250, 24), ("densenet_bc190_cifar", 190, 40),
-    ("densenet121", 121, 32), ("densenet169", 169, 32), ("densenet201", 201, 32),
-    ("densenet264", 265, 32),  # Table 1's block sizes (6, 12, 64, 48) give 265 layers; the name is one short
-])
+@pytest.mark.parametrize(
+    "name,depth,growth_rate",
+    [
+        ("densenet_bc100_cifar", 100, 12),
+        ("densenet_bc250_cifar", 250, 24),
+        ("densenet_bc190_cifar", 190, 40),
+        ("densenet121", 121, 32),
+        ("densenet169", 169, 32),
+        ("densenet201", 201, 32),
+        ("densenet264", 265, 32),  # Table 1's block sizes (6, 12, 64, 48) give 265 layers; the name is one short
+    ],
+)
 def test_densenet_depth_and_growth_rate(name, depth, growth_rate):
     with torch.device("meta"):
         model = create_model(name)
@@ -49,16 +63,47 @@ def test_densenet_depth_and_growth_rate(name, depth, growth_rate):
     assert list(last_block.values())[-1].conv2.out_channels == growth_rate
 
 
-@pytest.mark.parametrize("name,size,expected", [
-    # Table 1 at 224: 56x56 after the stem, transitions to 28, 14, 7; channels 64 + 32 * layers, halved by each
-    ("densenet264", 224, {"stem": (64, 56, 56), "stage1": (128, 28, 28), "stage2": (256, 14, 14),
-                          "stage3": (1152, 7, 7), "stage4": (2688, 7, 7), "head": (1000,)}),
-    # Table 2 nets at 32: 2k stem maps, blocks on 32x32, 16x16, 8x8
-    ("densenet_bc250_cifar", 32, {"stem": (48, 32, 32), "stage1": (516, 16, 16), "stage2": (750, 8, 8),
-                                  "stage3": (1734, 8, 8), "head": (10,)}),
-    ("densenet_bc190_cifar", 32, {"stem": (80, 32, 32), "stage1": (660, 16, 16), "stage2": (950, 8, 8),
-                                  "stage3": (2190, 8, 8), "head": (10,)}),
-])
+@pytest.mark.parametrize(
+    "name,size,expected",
+    [
+        # Table 1 at 224: 56x56 after the stem, transitions to 28, 14, 7; channels 64 + 32 * layers, halved by each
+        (
+            "densenet264",
+            224,
+            {
+                "stem": (64, 56, 56),
+                "stage1": (128, 28, 28),
+                "stage2": (256, 14, 14),
+                "stage3": (1152, 7, 7),
+                "stage4": (2688, 7, 7),
+                "head": (1000,),
+            },
+        ),
+        # Table 2 nets at 32: 2k stem maps, blocks on 32x32, 16x16, 8x8
+        (
+            "densenet_bc250_cifar",
+            32,
+            {
+                "stem": (48, 32, 32),
+                "stage1": (516, 16, 16),
+                "stage2": (750, 8, 8),
+                "stage3": (1734, 8, 8),
+                "head": (10,),
+            },
+        ),
+        (
+            "densenet_bc190_cifar",
+            32,
+            {
+                "stem": (80, 32, 32),
+                "stage1": (660, 16, 16),
+                "stage2": (950, 8, 8),
+                "stage3": (2190, 8, 8),
+                "head": (10,),
+            },
+        ),
+    ],
+)
 def test_densenet_layer_table(name, size, expected):
     assert stage_output_shapes(create_model(name), size) == expected
 
@@ -73,13 +118,16 @@ def _inputs_seen(model: nn.Module, paths: list[str]) -> dict[str, torch.Tensor]:
 
 def test_dropout_after_every_convolution_but_the_first_is_the_default():
     """Paper Section 4.2: with drop_rate 1 every convolution's output but the stem's is zeroed in training."""
-    paths = ["features.denseblock1.denselayer1.norm1", "features.denseblock1.denselayer1.norm2",
-             "features.transition1.pool", "features.denseblock2.denselayer1.norm2"]
+    paths = [
+        "features.denseblock1.denselayer1.norm1",
+        "features.denseblock1.denselayer1.norm2",
+        "features.transition1.pool",
+        "features.denseblock2.denselayer1.norm2",
+    ]
     paper = _inputs_seen(create_model("densenet_bc100_cifar", drop_rate=1.0), paths)
     assert paper[paths[0]].any()  # the stem's output: no dropout
     assert not any(paper[p].any() for p in paths[1:])  # after a 1x1 bottleneck or a transition convolution
-    torchvision = _inputs_seen(create_model("densenet_bc100_cifar", drop_rate=1.0, drop_placement="torchvision"),
-                               paths)
+    torchvision = _inputs_seen(create_model("densenet_bc100_cifar", drop_rate=1.0, drop_placement="torchvision"), paths)
     assert all(torchvision[p].any() for p in paths)  # only the 3x3 outputs are dropped
 
 
@@ -89,7 +137,11 @@ def test_unknown_dropout_placement_is_a_clear_error():
 
 
 IMAGENET_NAMES = [f"vgg{d}{bn}" for d in VGG_CONFIGS for bn in ("", "_bn")] + [
-    "densenet121", "densenet161", "densenet169", "densenet201"]
+    "densenet121",
+    "densenet161",
+    "densenet169",
+    "densenet201",
+]
 
 
 @pytest.mark.parametrize("name", IMAGENET_NAMES)

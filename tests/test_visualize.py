@@ -1,4 +1,5 @@
 """zoo.visualize on every family: stage activations, Grad-CAM, filters and patches as PNGs of the promised size."""
+
 from __future__ import annotations
 
 import subprocess
@@ -12,9 +13,20 @@ from PIL import Image
 from zoo import create_model, visualize
 
 # each family's smallest member, at an input it accepts (GoogLeNet and Inception v3: the nets with auxiliary heads)
-FAMILIES = [("lenet5", 32), ("alexnet_cifar", 32), ("vgg11_bn_cifar", 32), ("googlenet", 64),
-            ("googlenet_cifar", 32), ("inception_v3", 75), ("resnet18_cifar", 32), ("densenet_bc100_cifar", 32)]
-WIDE = (int(visualize.FIGURE_WIDTH_INCHES * visualize.DPI), int((visualize.FIGURE_WIDTH_INCHES / 2 + 0.5) * visualize.DPI))
+FAMILIES = [
+    ("lenet5", 32),
+    ("alexnet_cifar", 32),
+    ("vgg11_bn_cifar", 32),
+    ("googlenet", 64),
+    ("googlenet_cifar", 32),
+    ("inception_v3", 75),
+    ("resnet18_cifar", 32),
+    ("densenet_bc100_cifar", 32),
+]
+WIDE = (
+    int(visualize.FIGURE_WIDTH_INCHES * visualize.DPI),
+    int((visualize.FIGURE_WIDTH_INCHES / 2 + 0.5) * visualize.DPI),
+)
 
 
 def png_size(path) -> tuple[int, int]:
@@ -41,18 +53,23 @@ def test_every_picture_on_every_family(name, side, tmp_path):
         assert torch.allclose(cam.probabilities.sum(), torch.tensor(1.0))
     assert cams[2].target == 3
     visualize.save(visualize.cam_figure(shown, [(str(c.target), c.map) for c in cams]), tmp_path / "cam.png")
-    assert png_size(tmp_path / "cam.png") == (5 * visualize.PANEL_INCHES * visualize.DPI,
-                                              (visualize.PANEL_INCHES + 0.5) * visualize.DPI)
+    assert png_size(tmp_path / "cam.png") == (
+        5 * visualize.PANEL_INCHES * visualize.DPI,
+        (visualize.PANEL_INCHES + 0.5) * visualize.DPI,
+    )
 
     weight = model.get_submodule(model.info.first_conv).weight
     visualize.save(visualize.filters_figure(weight, weight * 2, name), tmp_path / "filters.png")
     assert png_size(tmp_path / "filters.png") == (WIDE[0], int(visualize.FILTERS_HEIGHT_INCHES * visualize.DPI))
 
-    stage, patches = visualize.top_activating_patches(model, torch.randn(6, model.in_chans, side, side),
-                                                      channels=4, per_channel=3)
+    stage, patches = visualize.top_activating_patches(
+        model, torch.randn(6, model.in_chans, side, side), channels=4, per_channel=3
+    )
     assert stage in activations and patches.shape[:3] == (4, 3, model.in_chans)
-    visualize.save(visualize.patches_figure(patches, [0.5] * model.in_chans, [0.25] * model.in_chans, stage),
-                   tmp_path / "patches.png")
+    visualize.save(
+        visualize.patches_figure(patches, [0.5] * model.in_chans, [0.25] * model.in_chans, stage),
+        tmp_path / "patches.png",
+    )
     assert png_size(tmp_path / "patches.png")[0] == int(visualize.FIGURE_WIDTH_INCHES * 0.6 * visualize.DPI)
     assert model.training  # the caller's mode is restored: auxiliary heads still answer in training mode
 
@@ -84,7 +101,7 @@ def _squares(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Te
     corners = torch.randint(0, 22, (n, 2), generator=generator)
     for i in labels.nonzero().squeeze(1).tolist():
         r, c = corners[i].tolist()
-        images[i, 0, r:r + 10, c:c + 10] += 2.0
+        images[i, 0, r : r + 10, c : c + 10] += 2.0
     return images, labels, corners
 
 
@@ -110,17 +127,19 @@ def test_grad_cam_peaks_inside_the_object_that_decides_the_class():
     for i in labels.nonzero().squeeze(1).tolist():
         r, c = corners[i].tolist()
         square = torch.zeros(32, 32, dtype=torch.bool)
-        square[r:r + 10, c:c + 10] = True
-        cam = visualize.grad_cam(model, images[i:i + 1], target=1).map
+        square[r : r + 10, c : c + 10] = True
+        cam = visualize.grad_cam(model, images[i : i + 1], target=1).map
         row, col = divmod(int(cam.argmax()), 32)
         assert r - cell <= row < r + 10 + cell and c - cell <= col < c + 10 + cell, (row, col, r, c)
         assert cam[square].mean() >= 2 * cam[~square].mean()
-        cam_plus = visualize.grad_cam(model, images[i:i + 1], target=1, plus=True).map
+        cam_plus = visualize.grad_cam(model, images[i : i + 1], target=1, plus=True).map
         assert cam_plus[square].mean() > cam_plus[~square].mean()
 
 
 def test_importing_zoo_visualize_imports_no_training_framework():
-    code = ("import sys, zoo.visualize; "
-            "bad = [m for m in ('lightning', 'hydra', 'omegaconf', 'zootrain') if m in sys.modules]; "
-            "assert not bad, bad; assert 'matplotlib.pyplot' not in sys.modules")
+    code = (
+        "import sys, zoo.visualize; "
+        "bad = [m for m in ('lightning', 'hydra', 'omegaconf', 'zootrain') if m in sys.modules]; "
+        "assert not bad, bad; assert 'matplotlib.pyplot' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

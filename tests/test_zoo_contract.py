@@ -1,4 +1,5 @@
 """The one interface, checked on every registered model (the list comes from the registry, not by hand)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -37,8 +38,14 @@ def _heavy_models() -> set[str]:
 
 # CIFAR-sized but 15M+ parameters (in hundreds of layers, or ImageNet-width bottlenecks): torch.export / compile
 # take 10-60 s each; resnet18_cifar stands for the ImageNet-width ResNets at 32 px in the default run
-DEEP_SMALL_INPUT_MODELS = {"resnet1202", "densenet_bc250_cifar", "densenet_bc190_cifar", "resnet50_cifar",
-                           "resnet101_cifar", "resnet152_cifar"}
+DEEP_SMALL_INPUT_MODELS = {
+    "resnet1202",
+    "densenet_bc250_cifar",
+    "densenet_bc190_cifar",
+    "resnet50_cifar",
+    "resnet101_cifar",
+    "resnet152_cifar",
+}
 
 
 HEAVY = _heavy_models()
@@ -46,8 +53,7 @@ HEAVY = _heavy_models()
 
 def registry(all_in_default_run: bool = False) -> list:
     """Every registered model; the heavy ones marked slow unless the check is cheap enough for all."""
-    return [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY and not all_in_default_run else n
-            for n in ALL_MODELS]
+    return [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY and not all_in_default_run else n for n in ALL_MODELS]
 
 
 def test_registry_is_populated():
@@ -191,9 +197,11 @@ def test_list_models_glob_is_sorted():
 
 
 def test_importing_zoo_does_not_import_lightning_or_hydra():
-    code = "import sys, zoo; zoo.create_model('resnet18'); " \
-           "bad = [m for m in ('lightning', 'pytorch_lightning', 'hydra', 'omegaconf', 'zootrain') if m in sys.modules]; " \
-           "assert not bad, bad"
+    code = (
+        "import sys, zoo; zoo.create_model('resnet18'); "
+        "bad = [m for m in ('lightning', 'pytorch_lightning', 'hydra', 'omegaconf', 'zootrain') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

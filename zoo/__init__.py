@@ -5,14 +5,31 @@
 
 Nothing here imports Lightning or Hydra.
 """
+
+from . import (  # noqa: F401  (registers the models)
+    alexnet,
+    bn_inception,
+    densenet,
+    googlenet,
+    inception_resnet,
+    inception_v3,
+    inception_v4,
+    lenet,
+    resnet,
+    resnet_cifar,
+    vgg,
+)
 from .base import ClassifierOutput, ZooModel, count_parameters, split_output
 from .registry import ModelInfo, create_model, list_models, model_info, register_model
-from . import (  # noqa: F401  (registers the models)
-    alexnet, bn_inception, densenet, googlenet, inception_resnet, inception_v3, inception_v4, lenet, resnet,
-    resnet_cifar, vgg,
-)
 
 __all__ = [
-    "ClassifierOutput", "ModelInfo", "ZooModel", "count_parameters", "create_model", "list_models",
-    "model_info", "register_model", "split_output",
+    "ClassifierOutput",
+    "ModelInfo",
+    "ZooModel",
+    "count_parameters",
+    "create_model",
+    "list_models",
+    "model_info",
+    "register_model",
+    "split_output",
 ]

@@ -26,6 +26,7 @@ Variants: ``alexnet_single`` (one column: groups=1, same widths) and ``alexnet_c
 a 5x5 stride-1 conv1 with padding 2, the same five convolutions, LRN, pools and grouping, pooled to 3x3,
 fc6/fc7 1024 wide; not from the paper).
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -105,11 +106,15 @@ class AlexNet(ZooModel):
         self._block_names: list[list[str]] = []
         in_ch = in_chans
         for i, spec in enumerate(config.convs, start=1):
-            block = OrderedDict([
-                (f"conv{i}", nn.Conv2d(in_ch, spec.out_channels, spec.kernel, spec.stride, spec.padding,
-                                       groups=spec.groups)),
-                (f"relu{i}", nn.ReLU(inplace=True)),
-            ])
+            block = OrderedDict(
+                [
+                    (
+                        f"conv{i}",
+                        nn.Conv2d(in_ch, spec.out_channels, spec.kernel, spec.stride, spec.padding, groups=spec.groups),
+                    ),
+                    (f"relu{i}", nn.ReLU(inplace=True)),
+                ]
+            )
             if spec.lrn:
                 block[f"norm{i}"] = nn.LocalResponseNorm(LRN_SIZE, alpha=LRN_SIZE * LRN_ALPHA, beta=LRN_BETA, k=LRN_K)
             if spec.pool:
@@ -120,11 +125,18 @@ class AlexNet(ZooModel):
         self.features = nn.Sequential(layers)
         self.avgpool = nn.AdaptiveAvgPool2d(config.pooled_size)
         width = config.fc_width
-        self.fc = nn.Sequential(OrderedDict([
-            ("fc6", nn.Linear(in_ch * config.pooled_size**2, width)), ("relu6", nn.ReLU(inplace=True)),
-            ("drop6", nn.Dropout(DROPOUT)),
-            ("fc7", nn.Linear(width, width)), ("relu7", nn.ReLU(inplace=True)), ("drop7", nn.Dropout(DROPOUT)),
-        ]))
+        self.fc = nn.Sequential(
+            OrderedDict(
+                [
+                    ("fc6", nn.Linear(in_ch * config.pooled_size**2, width)),
+                    ("relu6", nn.ReLU(inplace=True)),
+                    ("drop6", nn.Dropout(DROPOUT)),
+                    ("fc7", nn.Linear(width, width)),
+                    ("relu7", nn.ReLU(inplace=True)),
+                    ("drop7", nn.Dropout(DROPOUT)),
+                ]
+            )
+        )
         self.fc8 = nn.Linear(width, num_classes)
         self._init_weights(config)
 
@@ -163,11 +175,24 @@ def _register(name: str) -> None:
     factory.__name__ = factory.__qualname__ = name
     factory.__doc__ = f"AlexNet ({name}). {PAPER}."
     if name == "alexnet_cifar":
-        register_model(AlexNet, paper=PAPER, input_size=(3, 32, 32), min_input_size=(3, smallest, smallest),
-                       mean=CIFAR10_MEAN, std=CIFAR10_STD, num_classes=10, tags=("cifar",))(factory)
+        register_model(
+            AlexNet,
+            paper=PAPER,
+            input_size=(3, 32, 32),
+            min_input_size=(3, smallest, smallest),
+            mean=CIFAR10_MEAN,
+            std=CIFAR10_STD,
+            num_classes=10,
+            tags=("cifar",),
+        )(factory)
     else:
-        register_model(AlexNet, paper=PAPER, input_size=(3, 227, 227), min_input_size=(3, smallest, smallest),
-                       small_input_model="alexnet_cifar" if name == "alexnet" else None)(factory)
+        register_model(
+            AlexNet,
+            paper=PAPER,
+            input_size=(3, 227, 227),
+            min_input_size=(3, smallest, smallest),
+            small_input_model="alexnet_cifar" if name == "alexnet" else None,
+        )(factory)
 
 
 for _name in CONFIGS:

@@ -1,8 +1,10 @@
 """The one interface every zoo model implements, so training and fine-tuning code never special-cases a family."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -36,7 +38,8 @@ class ZooModel(nn.Module):
     ``aux_weights`` holds the paper's loss weight of each auxiliary output returned in training mode.
 
     Used by other code: the eager input check is skipped under torch.fx, ``torch.jit.trace``, ``torch.compile`` and
-    ``torch.export``; ``torch.jit.script(model)`` scripts the model's torch.fx graph (without auxiliary outputs); ``forward_intermediates`` and ``feature_info`` (zoo.features) give each stage's feature maps.
+    ``torch.export``; ``torch.jit.script(model)`` scripts the model's torch.fx graph (without auxiliary outputs);
+    ``forward_intermediates`` and ``feature_info`` (zoo.features) give each stage's feature maps.
     """
 
     first_conv_path: str = ""
@@ -87,8 +90,14 @@ class ZooModel(nn.Module):
         """Channels (``num_chs``) and ``reduction`` of each stage's output (stem, stage1, ...)."""
         return features.feature_info(self)
 
-    def forward_intermediates(self, x: Tensor, indices: int | list[int] | None = None, stop_early: bool = False,
-                              output_fmt: str = "NCHW", intermediates_only: bool = False):
+    def forward_intermediates(
+        self,
+        x: Tensor,
+        indices: int | list[int] | None = None,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ):
         """``(forward_features(x), [output of each stage in indices])``; only the list with ``intermediates_only``.
         ``indices``: None for every stage, an int k for the last k, or a list of stage indices."""
         self.check_eager_input(x)
@@ -103,9 +112,7 @@ class ZooModel(nn.Module):
     def check_input(self, x: Tensor) -> None:
         name = self.info.name if self.info is not None else type(self).__name__
         if x.ndim != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(
-                f"{name} expects a batch of shape (N, {self.in_chans}, H, W), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"{name} expects a batch of shape (N, {self.in_chans}, H, W), got {tuple(x.shape)}")
         if self.info is not None:
             _, min_h, min_w = self.info.min_input_size
             if x.shape[-2] < min_h or x.shape[-1] < min_w:
@@ -148,12 +155,16 @@ class ZooModel(nn.Module):
         vector (width ``head_hidden_size``); with ``global_pool=""`` too, the unpooled ``forward_features`` maps.
         ``global_pool`` is ``None`` (unchanged), ``"avg"`` (every zoo model pools by average) or ``""``."""
         if global_pool not in (None, "avg", ""):
-            raise ValueError(f"global_pool={global_pool!r} is not available: zoo models pool by average "
-                             "(\"avg\"); \"\" (with num_classes=0) returns the unpooled feature maps")
+            raise ValueError(
+                f"global_pool={global_pool!r} is not available: zoo models pool by average "
+                '("avg"); "" (with num_classes=0) returns the unpooled feature maps'
+            )
         if global_pool == "" and (num_classes != 0 or self.head_hidden_size != self.num_features):
-            raise ValueError(f"global_pool=\"\" needs num_classes=0 and a head without hidden layers; "
-                             f"{type(self).__name__}'s head has {self.head_hidden_size}-wide hidden layers: "
-                             "use forward_features(x) for its unpooled maps")
+            raise ValueError(
+                f'global_pool="" needs num_classes=0 and a head without hidden layers; '
+                f"{type(self).__name__}'s head has {self.head_hidden_size}-wide hidden layers: "
+                "use forward_features(x) for its unpooled maps"
+            )
         if global_pool is not None:
             self.global_pool = global_pool
         self.num_classes = num_classes
@@ -177,9 +188,7 @@ class ZooModel(nn.Module):
         layout = self.group_layout()
         groups: dict[str, list[tuple[str, nn.Parameter]]] = {name: [] for name, _ in layout}
         for pname, param in self.named_parameters():
-            group = next(
-                (g for g, paths in layout for p in paths if pname == p or pname.startswith(p + ".")), None
-            )
+            group = next((g for g, paths in layout for p in paths if pname == p or pname.startswith(p + ".")), None)
             if group is None:
                 raise RuntimeError(f"{type(self).__name__}: parameter {pname!r} is in no group of group_layout()")
             groups[group].append((pname, param))

@@ -30,6 +30,7 @@ Deviations and choices (the paper leaves these open or we adapt them):
 - Initialisation (the paper gives none): He-normal convolutions (fan-out), PyTorch's default linear layer.
 - Input normalisation: ImageNet mean/std (the Caffe model subtracts a BGR mean in [0, 255]).
 """
+
 from functools import partial
 
 import torch.nn as nn
@@ -37,8 +38,10 @@ import torch.nn as nn
 from .inception_blocks import BasicConv2d, Block, Branch, ConvSpec, Group, InceptionNet, SeparableConvSpec
 from .registry import register_model
 
-PAPER = ("Ioffe & Szegedy, Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate "
-         "Shift, ICML 2015, arXiv:1502.03167")
+PAPER = (
+    "Ioffe & Szegedy, Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate "
+    "Shift, ICML 2015, arXiv:1502.03167"
+)
 
 # Figure 5 table: #1x1, #3x3 reduce, #3x3, double #3x3 reduce, double #3x3, pool ("avg"/"max"), pool proj
 # (0: pass through), stride.
@@ -58,13 +61,17 @@ _POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
 _max_3s2_ceil = partial(nn.MaxPool2d, 3, stride=2, ceil_mode=True)
 
 
-def bn_inception_block(n1x1: int, n3x3red: int, n3x3: int, ndblred: int, ndbl: int, pool: str, pool_proj: int,
-                       stride: int) -> Block:
+def bn_inception_block(
+    n1x1: int, n3x3red: int, n3x3: int, ndblred: int, ndbl: int, pool: str, pool_proj: int, stride: int
+) -> Block:
     branches = (
         Branch("branch3x3", (ConvSpec(n3x3red, 1), ConvSpec(n3x3, 3, stride, 1))),
         Branch("branch3x3dbl", (ConvSpec(ndblred, 1), ConvSpec(ndbl, 3, 1, 1), ConvSpec(ndbl, 3, stride, 1))),
-        Branch("branch_pool", (ConvSpec(pool_proj, 1),) if pool_proj else (),
-               partial(_POOLS[pool], 3, stride=stride, padding=1)),
+        Branch(
+            "branch_pool",
+            (ConvSpec(pool_proj, 1),) if pool_proj else (),
+            partial(_POOLS[pool], 3, stride=stride, padding=1),
+        ),
     )
     return ((Branch("branch1x1", (ConvSpec(n1x1, 1),)),) if n1x1 else ()) + branches
 
@@ -73,10 +80,16 @@ def bn_inception_layers(separable_stem: bool) -> tuple[Group, ...]:
     blocks = {name: bn_inception_block(*row) for name, row in BN_INCEPTION_BLOCKS.items()}
     conv1 = SeparableConvSpec(64, 7, 2, 3, depth_multiplier=8) if separable_stem else ConvSpec(64, 7, 2, 3)
     return (
-        ("stem", (
-            ("conv1", conv1), ("maxpool1", _max_3s2_ceil),
-            ("conv2_reduce", ConvSpec(64, 1)), ("conv2", ConvSpec(192, 3, 1, 1)), ("maxpool2", _max_3s2_ceil),
-        )),
+        (
+            "stem",
+            (
+                ("conv1", conv1),
+                ("maxpool1", _max_3s2_ceil),
+                ("conv2_reduce", ConvSpec(64, 1)),
+                ("conv2", ConvSpec(192, 3, 1, 1)),
+                ("maxpool2", _max_3s2_ceil),
+            ),
+        ),
         ("stage1", [(f"inception3{c}", blocks[f"inception3{c}"]) for c in "abc"]),
         ("stage2", [(f"inception4{c}", blocks[f"inception4{c}"]) for c in "abcde"]),
         ("stage3", [(f"inception5{c}", blocks[f"inception5{c}"]) for c in "ab"]),
@@ -87,14 +100,20 @@ class BNInception(InceptionNet):
     first_conv_path = "conv1.conv"
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.0, separable_stem: bool = True):
-        super().__init__(num_classes, in_chans, bn_inception_layers(separable_stem),
-                         partial(BasicConv2d, batch_norm=True), dropout=dropout)
+        super().__init__(
+            num_classes,
+            in_chans,
+            bn_inception_layers(separable_stem),
+            partial(BasicConv2d, batch_norm=True),
+            dropout=dropout,
+        )
         self.init_torchvision_style(partial(nn.init.kaiming_normal_, mode="fan_out", nonlinearity="relu"))
 
 
 @register_model(BNInception, paper=PAPER, input_size=(3, 224, 224), min_input_size=(3, 7, 7))
-def bn_inception(num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.0,
-                 separable_stem: bool = True) -> BNInception:
+def bn_inception(
+    num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.0, separable_stem: bool = True
+) -> BNInception:
     """BN-Inception as in the paper's Figure 5 table: separable first conv, double 3x3 branches, batch norm, no LRN
     or auxiliary heads; ``separable_stem=False`` gives a full 7x7 first conv (the Caffe model's)."""
     return BNInception(num_classes, in_chans, dropout, separable_stem)

@@ -27,6 +27,7 @@ Deviations from the paper:
 - Global average pooling is adaptive, so any input at or above the minimum size works.
 - No memory-efficient (checkpointed) concatenation: every dense layer concatenates its inputs afresh.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -75,7 +76,8 @@ DENSENET_CONFIGS: dict[str, DenseNetConfig] = {
 
 
 class DenseLayer(nn.Module):
-    """BN-ReLU-Conv1x1 (4k) then BN-ReLU-Conv3x3 (k); dropout after the 3x3 and, if ``bottleneck_drop_rate``, the 1x1."""
+    """BN-ReLU-Conv1x1 (4k) then BN-ReLU-Conv3x3 (k); dropout after the 3x3 and, if ``bottleneck_drop_rate``,
+    the 1x1."""
 
     def __init__(self, in_ch: int, growth_rate: int, drop_rate: float, bottleneck_drop_rate: float = 0.0):
         super().__init__()
@@ -98,10 +100,12 @@ class DenseLayer(nn.Module):
 
 class DenseBlock(nn.ModuleDict):
     def __init__(self, n_layers: int, in_ch: int, growth_rate: int, drop_rate: float, bottleneck_drop_rate: float):
-        super().__init__({
-            f"denselayer{i + 1}": DenseLayer(in_ch + i * growth_rate, growth_rate, drop_rate, bottleneck_drop_rate)
-            for i in range(n_layers)
-        })
+        super().__init__(
+            {
+                f"denselayer{i + 1}": DenseLayer(in_ch + i * growth_rate, growth_rate, drop_rate, bottleneck_drop_rate)
+                for i in range(n_layers)
+            }
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         features = [x]
@@ -114,8 +118,11 @@ class Transition(nn.Sequential):
     """BN-ReLU-Conv1x1-AvgPool2x2, with dropout after the convolution when ``drop_rate`` > 0."""
 
     def __init__(self, in_ch: int, out_ch: int, drop_rate: float = 0.0):
-        layers = [("norm", nn.BatchNorm2d(in_ch)), ("relu", nn.ReLU(inplace=True)),
-                  ("conv", nn.Conv2d(in_ch, out_ch, 1, bias=False))]
+        layers = [
+            ("norm", nn.BatchNorm2d(in_ch)),
+            ("relu", nn.ReLU(inplace=True)),
+            ("conv", nn.Conv2d(in_ch, out_ch, 1, bias=False)),
+        ]
         if drop_rate > 0:
             layers.append(("drop", nn.Dropout(drop_rate)))
         super().__init__(OrderedDict(layers + [("pool", nn.AvgPool2d(2, 2))]))
@@ -125,8 +132,14 @@ class DenseNet(ZooModel):
     first_conv_path = "features.conv0"
     classifier_path = "classifier"
 
-    def __init__(self, config: DenseNetConfig, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0,
-                 drop_placement: str = "paper"):
+    def __init__(
+        self,
+        config: DenseNetConfig,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        drop_rate: float = 0.0,
+        drop_placement: str = "paper",
+    ):
         super().__init__()
         if drop_placement not in DROP_PLACEMENTS:
             raise ValueError(f"drop_placement must be one of {DROP_PLACEMENTS}, got {drop_placement!r}")
@@ -134,11 +147,14 @@ class DenseNet(ZooModel):
         self.num_classes, self.in_chans = num_classes, in_chans
         ch = config.stem_channels
         if config.imagenet_stem:
-            stem = OrderedDict([
-                ("conv0", nn.Conv2d(in_chans, ch, 7, stride=2, padding=3, bias=False)),
-                ("norm0", nn.BatchNorm2d(ch)), ("relu0", nn.ReLU(inplace=True)),
-                ("pool0", nn.MaxPool2d(3, stride=2, padding=1)),
-            ])
+            stem = OrderedDict(
+                [
+                    ("conv0", nn.Conv2d(in_chans, ch, 7, stride=2, padding=3, bias=False)),
+                    ("norm0", nn.BatchNorm2d(ch)),
+                    ("relu0", nn.ReLU(inplace=True)),
+                    ("pool0", nn.MaxPool2d(3, stride=2, padding=1)),
+                ]
+            )
         else:
             stem = OrderedDict([("conv0", nn.Conv2d(in_chans, ch, 3, padding=1, bias=False))])
         self._groups = [("stem", [f"features.{name}" for name in stem])]
@@ -179,17 +195,24 @@ def _register(name: str) -> None:
     config = DENSENET_CONFIGS[name]
     cifar = not config.imagenet_stem
 
-    def factory(num_classes: int = 10 if cifar else 1000, in_chans: int = 3, drop_rate: float = 0.0,
-                drop_placement: str = "paper") -> DenseNet:
+    def factory(
+        num_classes: int = 10 if cifar else 1000,
+        in_chans: int = 3,
+        drop_rate: float = 0.0,
+        drop_placement: str = "paper",
+    ) -> DenseNet:
         return DenseNet(config, num_classes, in_chans, drop_rate, drop_placement)
 
     factory.__name__ = factory.__qualname__ = name
     factory.__doc__ = f"DenseNet-BC ({name}, k={config.growth_rate}, blocks {config.block_layers}). {PAPER}."
-    sizes = dict(input_size=(3, config.input_size, config.input_size),
-                 min_input_size=(3, config.min_input_size, config.min_input_size))
+    sizes = dict(
+        input_size=(3, config.input_size, config.input_size),
+        min_input_size=(3, config.min_input_size, config.min_input_size),
+    )
     if cifar:
-        register_model(DenseNet, paper=PAPER, mean=CIFAR10_MEAN, std=CIFAR10_STD, num_classes=10, tags=("cifar",),
-                       **sizes)(factory)
+        register_model(
+            DenseNet, paper=PAPER, mean=CIFAR10_MEAN, std=CIFAR10_STD, num_classes=10, tags=("cifar",), **sizes
+        )(factory)
     else:
         register_model(DenseNet, paper=PAPER, **sizes)(factory)
 

@@ -9,6 +9,7 @@ Formats: ``onnx`` (the dynamo exporter; checked with onnxruntime when installed:
 loaded back with ``torch.export.load``). The model is exported in eval mode for a batch of its design input size;
 ``--dynamic-batch`` leaves the batch dimension free (checked with a second batch size).
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -33,16 +34,26 @@ def build(name: str, checkpoint: str | None, num_classes: int | None, in_chans: 
     if state is not None:
         report = load_pretrained(model, state, source_name=f"the weights in {checkpoint}")
         if report.reinitialised:
-            raise WeightsError(f"{checkpoint} has another class count than --num-classes {num_classes}: "
-                               "leave --num-classes out to take the checkpoint's")
+            raise WeightsError(
+                f"{checkpoint} has another class count than --num-classes {num_classes}: "
+                "leave --num-classes out to take the checkpoint's"
+            )
     return model.eval()
 
 
 def export(model: nn.Module, fmt: str, path: Path, example: Tensor, dynamic_batch: bool) -> None:
     dynamic_shapes = {"x": {0: torch.export.Dim("batch", min=1)}} if dynamic_batch else None
     if fmt == "onnx":
-        torch.onnx.export(model, (example,), str(path), dynamo=True, dynamic_shapes=dynamic_shapes,
-                          input_names=["x"], output_names=["logits"], verbose=False)
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            dynamo=True,
+            dynamic_shapes=dynamic_shapes,
+            input_names=["x"],
+            output_names=["logits"],
+            verbose=False,
+        )
     elif fmt == "torchscript":
         torch.jit.script(model).save(str(path))  # scripting keeps the batch size free
     else:
@@ -71,8 +82,9 @@ def check(model: nn.Module, fmt: str, path: Path, inputs: list[Tensor]) -> float
             expected, actual = model(x), run_exported(fmt, path, x)
         if actual is None:
             return None
-        torch.testing.assert_close(actual, expected, rtol=RTOL, atol=ATOL,
-                                   msg=lambda m: f"{path} does not reproduce PyTorch's output: {m}")
+        torch.testing.assert_close(
+            actual, expected, rtol=RTOL, atol=ATOL, msg=lambda m: f"{path} does not reproduce PyTorch's output: {m}"
+        )
         worst = max(worst, (actual - expected).abs().max().item())
     return worst
 
@@ -98,8 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     inputs = [example] + ([torch.randn(3, *model.info.input_size)] if args.dynamic_batch else [])
     worst = check(model, args.format, path, inputs)
     batch = "dynamic batch" if args.dynamic_batch else "batch 2"
-    verdict = ("onnxruntime is not installed (pip install \"cnn-zoo[onnx]\"): output not checked" if worst is None
-               else f"output matches PyTorch on {len(inputs)} batch(es), max |diff| {worst:.2e}")
+    verdict = (
+        'onnxruntime is not installed (pip install "cnn-zoo[onnx]"): output not checked'
+        if worst is None
+        else f"output matches PyTorch on {len(inputs)} batch(es), max |diff| {worst:.2e}"
+    )
     print(f"wrote {path} ({args.format}, {batch}); {verdict}")
     return 0
 

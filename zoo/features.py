@@ -7,6 +7,7 @@ is what enters the next stage (the input of that stage's first module to run), a
 ``forward_features`` on meta tensors (no memory, no compute), so every family, and every model added later, gets
 these features from its ``group_layout`` alone.
 """
+
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ class Stage:
 
 
 class FeatureInfo(list):
-    """One dict per stage, as timm's ``feature_info``: ``num_chs``, ``reduction``, ``module`` (group name), ``index``."""
+    """One dict per stage, as timm's ``feature_info``: ``num_chs``, ``reduction``, ``module`` (group name),
+    ``index``."""
 
     def channels(self) -> list[int]:
         return [f["num_chs"] for f in self]
@@ -39,8 +41,10 @@ class FeatureInfo(list):
 
 
 def feature_info(model: nn.Module) -> FeatureInfo:
-    return FeatureInfo(dict(num_chs=s.channels, reduction=s.reduction, module=s.name, index=i)
-                       for i, s in enumerate(feature_stages(model)))
+    return FeatureInfo(
+        dict(num_chs=s.channels, reduction=s.reduction, module=s.name, index=i)
+        for i, s in enumerate(feature_stages(model))
+    )
 
 
 class _ForwardFeatures(nn.Module):
@@ -65,10 +69,15 @@ def _probe_stages(model: nn.Module) -> list[Stage]:
     def on_enter(group: str, path: str):
         def hook(module: nn.Module, args: tuple) -> None:
             entered.setdefault(group, (path, args[0].shape))
+
         return hook
 
-    handles = [model.get_submodule(path).register_forward_pre_hook(on_enter(group, path))
-               for group, paths in model.group_layout() if group != "head" for path in paths]
+    handles = [
+        model.get_submodule(path).register_forward_pre_hook(on_enter(group, path))
+        for group, paths in model.group_layout()
+        if group != "head"
+        for path in paths
+    ]
     size = model.info.input_size if model.info is not None else (model.in_chans, 224, 224)
     state = {f"model.{k}": v.to("meta") for k, v in chain(model.named_parameters(), model.named_buffers())}
     try:
@@ -79,8 +88,9 @@ def _probe_stages(model: nn.Module) -> list[Stage]:
             handle.remove()
     groups = list(entered)  # in the order the groups ran
     outputs = [(path, shape) for path, shape in (entered[g] for g in groups[1:])] + [(None, out.shape)]
-    return [Stage(group, shape[1], _power_of_two(size[1] / shape[2]), tap)
-            for group, (tap, shape) in zip(groups, outputs)]
+    return [
+        Stage(group, shape[1], _power_of_two(size[1] / shape[2]), tap) for group, (tap, shape) in zip(groups, outputs)
+    ]
 
 
 def _power_of_two(ratio: float) -> int:
@@ -88,7 +98,8 @@ def _power_of_two(ratio: float) -> int:
 
 
 def resolve_indices(indices: int | Sequence[int] | None, n_stages: int) -> list[int]:
-    """timm's convention: None = every stage, an int k = the last k stages, a sequence = those (negative from the end)."""
+    """timm's convention: None = every stage, an int k = the last k stages, a sequence = those (negative from the
+    end)."""
     if indices is None:
         return list(range(n_stages))
     if isinstance(indices, int):
@@ -106,9 +117,14 @@ class _StopEarly(Exception):
     pass
 
 
-def forward_intermediates(model: nn.Module, x: Tensor, indices: int | Sequence[int] | None = None,
-                          stop_early: bool = False, output_fmt: str = "NCHW",
-                          intermediates_only: bool = False) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
+def forward_intermediates(
+    model: nn.Module,
+    x: Tensor,
+    indices: int | Sequence[int] | None = None,
+    stop_early: bool = False,
+    output_fmt: str = "NCHW",
+    intermediates_only: bool = False,
+) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
     """The output of the stages ``indices`` (see ``resolve_indices``) and, unless ``intermediates_only``, the
     ``forward_features`` output. ``stop_early`` (with ``intermediates_only``) stops after the last stage taken."""
     if output_fmt != "NCHW":
@@ -123,10 +139,14 @@ def forward_intermediates(model: nn.Module, x: Tensor, indices: int | Sequence[i
             captured.setdefault(i, args[0])
             if i == stop_at:
                 raise _StopEarly
+
         return hook
 
-    handles = [model.get_submodule(stages[i].tap).register_forward_pre_hook(capture(i))
-               for i in set(take) if stages[i].tap is not None]
+    handles = [
+        model.get_submodule(stages[i].tap).register_forward_pre_hook(capture(i))
+        for i in set(take)
+        if stages[i].tap is not None
+    ]
     final = None
     try:
         final = model.forward_features(x)

@@ -30,13 +30,13 @@ pooling or LRN, batch norm after every conv (not in the paper; it lets the net t
 tricks), no auxiliary heads, max pools after 3b and 4e (32->16->8), global average pool, dropout 0.4;
 5,871,914 parameters at 10 classes; minimum input 4x4.
 """
+
 from collections import OrderedDict
 from functools import partial
 
 import torch.nn as nn
 
-from .inception_blocks import (AtLeast, AuxHead, BasicConv2d, Block, Branch, ConvFactory, ConvSpec, Group,
-                               InceptionNet)
+from .inception_blocks import AtLeast, AuxHead, BasicConv2d, Block, Branch, ConvFactory, ConvSpec, Group, InceptionNet
 from .registry import CIFAR10_MEAN, CIFAR10_STD, register_model
 
 PAPER = "Szegedy et al., Going Deeper with Convolutions, CVPR 2015, arXiv:1409.4842"
@@ -70,8 +70,13 @@ def googlenet_block(n1x1: int, n3x3red: int, n3x3: int, n5x5red: int, n5x5: int,
 
 GOOGLENET_STEMS = {
     "imagenet": (
-        ("conv1", ConvSpec(64, 7, 2, 3)), ("maxpool1", _max_3s2_ceil), ("lrn1", _lrn),
-        ("conv2", ConvSpec(64, 1)), ("conv3", ConvSpec(192, 3, 1, 1)), ("lrn2", _lrn), ("maxpool2", _max_3s2_ceil),
+        ("conv1", ConvSpec(64, 7, 2, 3)),
+        ("maxpool1", _max_3s2_ceil),
+        ("lrn1", _lrn),
+        ("conv2", ConvSpec(64, 1)),
+        ("conv3", ConvSpec(192, 3, 1, 1)),
+        ("lrn2", _lrn),
+        ("maxpool2", _max_3s2_ceil),
     ),
     "cifar": (("conv1", ConvSpec(192, 3, 1, 1)),),
 }
@@ -91,17 +96,19 @@ def _aux_head(dropout: float):
     """Paper Section 5: average pool 5x5/3, 1x1 conv 128, FC 1024 + ReLU, dropout 0.7, linear classifier."""
 
     def build(in_ch: int, conv: ConvFactory, num_classes: int) -> nn.Module:
-        return nn.Sequential(OrderedDict(
-            fit_in=AtLeast(5),
-            pool=nn.AvgPool2d(5, stride=3),
-            fit_out=nn.AdaptiveAvgPool2d(4),  # identity at 224 (4x4 already); any size reaches the FC
-            conv=conv(in_ch, ConvSpec(128, 1)),
-            flatten=nn.Flatten(),
-            fc1=nn.Linear(128 * 4 * 4, 1024),
-            relu=nn.ReLU(inplace=True),
-            dropout=nn.Dropout(dropout),
-            fc=nn.Linear(1024, num_classes),
-        ))
+        return nn.Sequential(
+            OrderedDict(
+                fit_in=AtLeast(5),
+                pool=nn.AvgPool2d(5, stride=3),
+                fit_out=nn.AdaptiveAvgPool2d(4),  # identity at 224 (4x4 already); any size reaches the FC
+                conv=conv(in_ch, ConvSpec(128, 1)),
+                flatten=nn.Flatten(),
+                fc1=nn.Linear(128 * 4 * 4, 1024),
+                relu=nn.ReLU(inplace=True),
+                dropout=nn.Dropout(dropout),
+                fc=nn.Linear(1024, num_classes),
+            )
+        )
 
     return build
 
@@ -110,11 +117,25 @@ class GoogLeNet(InceptionNet):
     first_conv_path = "conv1.conv"
     aux_weights = (0.3, 0.3)
 
-    def __init__(self, num_classes: int = 1000, in_chans: int = 3, stem: str = "imagenet",
-                 batch_norm: bool = False, aux: bool = True, dropout: float = 0.4, aux_dropout: float = 0.7):
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        stem: str = "imagenet",
+        batch_norm: bool = False,
+        aux: bool = True,
+        dropout: float = 0.4,
+        aux_dropout: float = 0.7,
+    ):
         aux_heads = [AuxHead(tap, f"aux{i + 1}", _aux_head(aux_dropout)) for i, tap in enumerate(GOOGLENET_AUX_TAPS)]
-        super().__init__(num_classes, in_chans, googlenet_layers(stem), partial(BasicConv2d, batch_norm=batch_norm),
-                         aux_heads if aux else (), dropout)
+        super().__init__(
+            num_classes,
+            in_chans,
+            googlenet_layers(stem),
+            partial(BasicConv2d, batch_norm=batch_norm),
+            aux_heads if aux else (),
+            dropout,
+        )
         if not aux:
             self.aux_weights = ()
         self.init_torchvision_style(nn.init.xavier_uniform_)
@@ -124,15 +145,24 @@ class GoogLeNet(InceptionNet):
         nn.init.zeros_(layer.bias)
 
 
-@register_model(GoogLeNet, paper=PAPER, input_size=(3, 224, 224), min_input_size=(3, 31, 31),
-                small_input_model="googlenet_cifar")
+@register_model(
+    GoogLeNet, paper=PAPER, input_size=(3, 224, 224), min_input_size=(3, 31, 31), small_input_model="googlenet_cifar"
+)
 def googlenet(num_classes: int = 1000, in_chans: int = 3, aux: bool = True) -> GoogLeNet:
     """GoogLeNet as in the paper (LRN, no batch norm, true 5x5 convs, two auxiliary classifiers)."""
     return GoogLeNet(num_classes, in_chans, aux=aux)
 
 
-@register_model(GoogLeNet, paper=PAPER, input_size=(3, 32, 32), min_input_size=(3, 4, 4),
-                mean=CIFAR10_MEAN, std=CIFAR10_STD, num_classes=10, tags=("cifar",))
+@register_model(
+    GoogLeNet,
+    paper=PAPER,
+    input_size=(3, 32, 32),
+    min_input_size=(3, 4, 4),
+    mean=CIFAR10_MEAN,
+    std=CIFAR10_STD,
+    num_classes=10,
+    tags=("cifar",),
+)
 def googlenet_cifar(num_classes: int = 10, in_chans: int = 3) -> GoogLeNet:
     """GoogLeNet's inception blocks for 32x32 inputs: 3x3 stem, batch norm, no LRN, no auxiliary heads."""
     return GoogLeNet(num_classes, in_chans, stem="cifar", batch_norm=True, aux=False)

@@ -18,6 +18,7 @@ removes the auxiliary heads for good (a feature extractor has no classes to supe
 Forward passes iterate the children in registration order and look names up in lists and dicts, so they
 script with TorchScript, trace, export and compile without Python branching on tensor shapes.
 """
+
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
@@ -231,8 +232,15 @@ class InceptionNet(ZooModel):
     aux_taps: dict[str, str]  # auxiliary head name -> the layer it reads
     tapped: list[str]
 
-    def __init__(self, num_classes: int, in_chans: int, groups: Sequence[Group], conv: ConvFactory,
-                 aux_heads: Sequence[AuxHead] = (), dropout: float = 0.0):
+    def __init__(
+        self,
+        num_classes: int,
+        in_chans: int,
+        groups: Sequence[Group],
+        conv: ConvFactory,
+        aux_heads: Sequence[AuxHead] = (),
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.num_classes, self.in_chans = num_classes, in_chans
         channels: dict[str, int] = {}

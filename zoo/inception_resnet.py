@@ -35,13 +35,25 @@ Deviations and choices:
   1088 and 2080 instead of 384, 1154 and 2048; 10, 20 and 10 A/B/C blocks instead of 5, 10 and 5; the last C
   block unscaled (scale 1) and without ReLU; a 1x1 convolution to 1536 channels before the average pool.
 """
+
 from collections.abc import Sequence
 from functools import partial
 
 import torch.nn as nn
 
-from .inception_blocks import (INCEPTION_MEAN, INCEPTION_STD, Block, Branch, ConvSpec, Group, InceptionNet,
-                               Residual, conv_1xn, conv_nx1, repeat)
+from .inception_blocks import (
+    INCEPTION_MEAN,
+    INCEPTION_STD,
+    Block,
+    Branch,
+    ConvSpec,
+    Group,
+    InceptionNet,
+    Residual,
+    conv_1xn,
+    conv_nx1,
+    repeat,
+)
 from .inception_v4 import PAPER, avg_3s1, max_3s2, reduction_a, tf_conv
 from .registry import register_model
 
@@ -84,38 +96,66 @@ def reduction_b(b1: int, b2: int, b3: tuple[int, int]) -> Block:
 SCALE_A, SCALE_B, SCALE_C = 0.17, 0.10, 0.20
 
 INCEPTION_RESNET_V1_LAYERS = (
-    ("stem", (  # Figure 14
-        ("Conv2d_1a_3x3", ConvSpec(32, 3, 2)), ("Conv2d_2a_3x3", ConvSpec(32, 3)),
-        ("Conv2d_2b_3x3", ConvSpec(64, 3, 1, 1)), ("MaxPool_3a_3x3", max_3s2),
-        ("Conv2d_3b_1x1", ConvSpec(80, 1)), ("Conv2d_4a_3x3", ConvSpec(192, 3)),
-        ("Conv2d_4b_3x3", ConvSpec(256, 3, 2)),
-    )),
+    (
+        "stem",
+        (  # Figure 14
+            ("Conv2d_1a_3x3", ConvSpec(32, 3, 2)),
+            ("Conv2d_2a_3x3", ConvSpec(32, 3)),
+            ("Conv2d_2b_3x3", ConvSpec(64, 3, 1, 1)),
+            ("MaxPool_3a_3x3", max_3s2),
+            ("Conv2d_3b_1x1", ConvSpec(80, 1)),
+            ("Conv2d_4a_3x3", ConvSpec(192, 3)),
+            ("Conv2d_4b_3x3", ConvSpec(256, 3, 2)),
+        ),
+    ),
     ("stage1", repeat("block35_", range(1, 6), Residual(resnet_a(32, 32, (32, 32, 32)), SCALE_A))),
-    ("stage2", [("Mixed_6a", reduction_a(192, 192, 256, 384))]
-     + repeat("block17_", range(1, 11), Residual(resnet_b(128, (128, 128, 128)), SCALE_B))),
-    ("stage3", [("Mixed_7a", reduction_b(384, 256, (256, 256)))]
-     + repeat("block8_", range(1, 6), Residual(resnet_c(192, (192, 192, 192)), SCALE_C))),
+    (
+        "stage2",
+        [("Mixed_6a", reduction_a(192, 192, 256, 384))]
+        + repeat("block17_", range(1, 11), Residual(resnet_b(128, (128, 128, 128)), SCALE_B)),
+    ),
+    (
+        "stage3",
+        [("Mixed_7a", reduction_b(384, 256, (256, 256)))]
+        + repeat("block8_", range(1, 6), Residual(resnet_c(192, (192, 192, 192)), SCALE_C)),
+    ),
 )
 
 _BLOCK8_V2 = resnet_c(192, (192, 224, 256))
 INCEPTION_RESNET_V2_LAYERS = (
-    ("stem", (  # the released model's, not Figure 3
-        ("Conv2d_1a_3x3", ConvSpec(32, 3, 2)), ("Conv2d_2a_3x3", ConvSpec(32, 3)),
-        ("Conv2d_2b_3x3", ConvSpec(64, 3, 1, 1)), ("MaxPool_3a_3x3", max_3s2),
-        ("Conv2d_3b_1x1", ConvSpec(80, 1)), ("Conv2d_4a_3x3", ConvSpec(192, 3)), ("MaxPool_5a_3x3", max_3s2),
-        ("Mixed_5b", (
-            Branch("branch1x1", (ConvSpec(96, 1),)),
-            Branch("branch5x5", (ConvSpec(48, 1), ConvSpec(64, 5, 1, 2))),
-            Branch("branch3x3dbl", (ConvSpec(64, 1), ConvSpec(96, 3, 1, 1), ConvSpec(96, 3, 1, 1))),
-            Branch("branch_pool", (ConvSpec(64, 1),), avg_3s1),
-        )),
-    )),
+    (
+        "stem",
+        (  # the released model's, not Figure 3
+            ("Conv2d_1a_3x3", ConvSpec(32, 3, 2)),
+            ("Conv2d_2a_3x3", ConvSpec(32, 3)),
+            ("Conv2d_2b_3x3", ConvSpec(64, 3, 1, 1)),
+            ("MaxPool_3a_3x3", max_3s2),
+            ("Conv2d_3b_1x1", ConvSpec(80, 1)),
+            ("Conv2d_4a_3x3", ConvSpec(192, 3)),
+            ("MaxPool_5a_3x3", max_3s2),
+            (
+                "Mixed_5b",
+                (
+                    Branch("branch1x1", (ConvSpec(96, 1),)),
+                    Branch("branch5x5", (ConvSpec(48, 1), ConvSpec(64, 5, 1, 2))),
+                    Branch("branch3x3dbl", (ConvSpec(64, 1), ConvSpec(96, 3, 1, 1), ConvSpec(96, 3, 1, 1))),
+                    Branch("branch_pool", (ConvSpec(64, 1),), avg_3s1),
+                ),
+            ),
+        ),
+    ),
     ("stage1", repeat("block35_", range(1, 11), Residual(resnet_a(32, 32, (32, 48, 64)), SCALE_A))),
-    ("stage2", [("Mixed_6a", reduction_a(256, 256, 384, 384))]
-     + repeat("block17_", range(1, 21), Residual(resnet_b(192, (128, 160, 192)), SCALE_B))),
-    ("stage3", [("Mixed_7a", reduction_b(384, 288, (288, 320)))]
-     + repeat("block8_", range(1, 10), Residual(_BLOCK8_V2, SCALE_C))
-     + [("block8_10", Residual(_BLOCK8_V2, 1.0, activate=False)), ("Conv2d_7b_1x1", ConvSpec(1536, 1))]),
+    (
+        "stage2",
+        [("Mixed_6a", reduction_a(256, 256, 384, 384))]
+        + repeat("block17_", range(1, 21), Residual(resnet_b(192, (128, 160, 192)), SCALE_B)),
+    ),
+    (
+        "stage3",
+        [("Mixed_7a", reduction_b(384, 288, (288, 320)))]
+        + repeat("block8_", range(1, 10), Residual(_BLOCK8_V2, SCALE_C))
+        + [("block8_10", Residual(_BLOCK8_V2, 1.0, activate=False)), ("Conv2d_7b_1x1", ConvSpec(1536, 1))],
+    ),
 )
 
 
@@ -131,8 +171,9 @@ class InceptionResNet(InceptionNet):
         nn.init.zeros_(layer.bias)
 
 
-_register = partial(register_model, InceptionResNet, paper=PAPER, input_size=(3, 299, 299),
-                    mean=INCEPTION_MEAN, std=INCEPTION_STD)
+_register = partial(
+    register_model, InceptionResNet, paper=PAPER, input_size=(3, 299, 299), mean=INCEPTION_MEAN, std=INCEPTION_STD
+)
 
 
 @_register(min_input_size=(3, 75, 75))

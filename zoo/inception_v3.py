@@ -37,6 +37,7 @@ are repeated up to 5x5 (``AtLeast``, the identity wherever torchvision's head ru
 75x75 (torchvision's eval-mode minimum) in training mode too. Eval outputs equal torchvision's at every size,
 training outputs wherever torchvision's head runs.
 """
+
 from collections import OrderedDict
 from functools import partial
 
@@ -44,8 +45,19 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from .inception_blocks import (AtLeast, AuxHead, BasicConv2d, Block, Branch, ConvFactory, ConvSpec,
-                               InceptionNet, conv_1xn, conv_nx1, trunc_normal_2sigma)
+from .inception_blocks import (
+    AtLeast,
+    AuxHead,
+    BasicConv2d,
+    Block,
+    Branch,
+    ConvFactory,
+    ConvSpec,
+    InceptionNet,
+    conv_1xn,
+    conv_nx1,
+    trunc_normal_2sigma,
+)
 from .registry import IMAGENET_MEAN, IMAGENET_STD, register_model
 
 PAPER = "Szegedy et al., Rethinking the Inception Architecture for Computer Vision, CVPR 2016, arXiv:1512.00567"
@@ -93,42 +105,61 @@ V3_REDUCTION_17_TO_8 = (  # not in the paper's figures
 )
 
 INCEPTION_V3_LAYERS = (
-    ("stem", (
-        ("Conv2d_1a_3x3", ConvSpec(32, 3, 2)), ("Conv2d_2a_3x3", ConvSpec(32, 3)),
-        ("Conv2d_2b_3x3", ConvSpec(64, 3, padding=1)), ("maxpool1", _max_3s2),
-        ("Conv2d_3b_1x1", ConvSpec(80, 1)), ("Conv2d_4a_3x3", ConvSpec(192, 3)),
-        ("maxpool2", _max_3s2),
-    )),
+    (
+        "stem",
+        (
+            ("Conv2d_1a_3x3", ConvSpec(32, 3, 2)),
+            ("Conv2d_2a_3x3", ConvSpec(32, 3)),
+            ("Conv2d_2b_3x3", ConvSpec(64, 3, padding=1)),
+            ("maxpool1", _max_3s2),
+            ("Conv2d_3b_1x1", ConvSpec(80, 1)),
+            ("Conv2d_4a_3x3", ConvSpec(192, 3)),
+            ("maxpool2", _max_3s2),
+        ),
+    ),
     ("stage5", (("Mixed_5b", v3_block_35(32)), ("Mixed_5c", v3_block_35(64)), ("Mixed_5d", v3_block_35(64)))),
-    ("stage6", (
-        ("Mixed_6a", V3_REDUCTION_35_TO_17), ("Mixed_6b", v3_block_17(128)), ("Mixed_6c", v3_block_17(160)),
-        ("Mixed_6d", v3_block_17(160)), ("Mixed_6e", v3_block_17(192)),
-    )),
+    (
+        "stage6",
+        (
+            ("Mixed_6a", V3_REDUCTION_35_TO_17),
+            ("Mixed_6b", v3_block_17(128)),
+            ("Mixed_6c", v3_block_17(160)),
+            ("Mixed_6d", v3_block_17(160)),
+            ("Mixed_6e", v3_block_17(192)),
+        ),
+    ),
     ("stage7", (("Mixed_7a", V3_REDUCTION_17_TO_8), ("Mixed_7b", V3_BLOCK_8), ("Mixed_7c", V3_BLOCK_8))),
 )
 
 
 def _aux_head(in_ch: int, conv: ConvFactory, num_classes: int) -> nn.Module:
-    return nn.Sequential(OrderedDict(  # torchvision's key names
-        fit_in=AtLeast(5),
-        pool=nn.AvgPool2d(5, stride=3),
-        conv0=conv(in_ch, ConvSpec(128, 1)),
-        fit=AtLeast(5),
-        conv1=conv(128, ConvSpec(768, 5)),
-        gap=nn.AdaptiveAvgPool2d(1),
-        flatten=nn.Flatten(),
-        fc=nn.Linear(768, num_classes),
-    ))
+    return nn.Sequential(
+        OrderedDict(  # torchvision's key names
+            fit_in=AtLeast(5),
+            pool=nn.AvgPool2d(5, stride=3),
+            conv0=conv(in_ch, ConvSpec(128, 1)),
+            fit=AtLeast(5),
+            conv1=conv(128, ConvSpec(768, 5)),
+            gap=nn.AdaptiveAvgPool2d(1),
+            flatten=nn.Flatten(),
+            fc=nn.Linear(768, num_classes),
+        )
+    )
 
 
 class InceptionV3(InceptionNet):
     first_conv_path = "Conv2d_1a_3x3.conv"
     aux_weights = (0.4,)
 
-    def __init__(self, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5,
-                 transform_input: bool = False):
-        super().__init__(num_classes, in_chans, INCEPTION_V3_LAYERS, partial(BasicConv2d, batch_norm=True, bn_eps=1e-3),
-                         [AuxHead("Mixed_6e", "AuxLogits", _aux_head)], dropout)
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5, transform_input: bool = False):
+        super().__init__(
+            num_classes,
+            in_chans,
+            INCEPTION_V3_LAYERS,
+            partial(BasicConv2d, batch_norm=True, bn_eps=1e-3),
+            [AuxHead("Mixed_6e", "AuxLogits", _aux_head)],
+            dropout,
+        )
         self.init_torchvision_style(partial(trunc_normal_2sigma, std=0.1))
         self.init_aux_classifier(self.AuxLogits.fc)
         self.transform_input = transform_input

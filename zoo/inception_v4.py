@@ -24,16 +24,29 @@ Deviations and choices (shared with the released TF-slim model and timm, which t
   default initialiser).
 - Input normalisation mean = std = 0.5 per channel (pixels scaled to [-1, 1], TF-slim's Inception preprocessing).
 """
+
 from functools import partial
 
 import torch.nn as nn
 
-from .inception_blocks import (INCEPTION_MEAN, INCEPTION_STD, BasicConv2d, Block, Branch, ConvSpec,
-                               InceptionNet, conv_1xn, conv_nx1, repeat)
+from .inception_blocks import (
+    INCEPTION_MEAN,
+    INCEPTION_STD,
+    BasicConv2d,
+    Block,
+    Branch,
+    ConvSpec,
+    InceptionNet,
+    conv_1xn,
+    conv_nx1,
+    repeat,
+)
 from .registry import register_model
 
-PAPER = ("Szegedy et al., Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning, "
-         "AAAI 2017, arXiv:1602.07261")
+PAPER = (
+    "Szegedy et al., Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning, "
+    "AAAI 2017, arXiv:1602.07261"
+)
 
 avg_3s1 = partial(nn.AvgPool2d, 3, stride=1, padding=1, count_include_pad=False)
 max_3s2 = partial(nn.MaxPool2d, 3, stride=2)
@@ -41,12 +54,17 @@ tf_conv = partial(BasicConv2d, batch_norm=True, bn_eps=1e-3)  # TF-slim's conv -
 
 # Figure 3: the stem shared by Inception-v4 and (in the paper) Inception-ResNet-v2.
 V4_STEM = (
-    ("Conv2d_1a_3x3", ConvSpec(32, 3, 2)), ("Conv2d_2a_3x3", ConvSpec(32, 3)), ("Conv2d_2b_3x3", ConvSpec(64, 3, 1, 1)),
+    ("Conv2d_1a_3x3", ConvSpec(32, 3, 2)),
+    ("Conv2d_2a_3x3", ConvSpec(32, 3)),
+    ("Conv2d_2b_3x3", ConvSpec(64, 3, 1, 1)),
     ("Mixed_3a", (Branch("branch_pool", (), max_3s2), Branch("branch3x3", (ConvSpec(96, 3, 2),)))),
-    ("Mixed_4a", (
-        Branch("branch3x3", (ConvSpec(64, 1), ConvSpec(96, 3))),
-        Branch("branch7x7", (ConvSpec(64, 1), conv_1xn(64, 7), conv_nx1(64, 7), ConvSpec(96, 3))),
-    )),
+    (
+        "Mixed_4a",
+        (
+            Branch("branch3x3", (ConvSpec(64, 1), ConvSpec(96, 3))),
+            Branch("branch7x7", (ConvSpec(64, 1), conv_1xn(64, 7), conv_nx1(64, 7), ConvSpec(96, 3))),
+        ),
+    ),
     ("Mixed_5a", (Branch("branch3x3", (ConvSpec(192, 3, 2),)), Branch("branch_pool", (), max_3s2))),
 )
 
@@ -59,20 +77,20 @@ INCEPTION_A = (  # Figure 4, 35x35
 INCEPTION_B = (  # Figure 5, 17x17
     Branch("branch1x1", (ConvSpec(384, 1),)),
     Branch("branch7x7", (ConvSpec(192, 1), conv_1xn(224, 7), conv_nx1(256, 7))),
-    Branch("branch7x7dbl", (ConvSpec(192, 1), conv_nx1(192, 7), conv_1xn(224, 7), conv_nx1(224, 7),
-                            conv_1xn(256, 7))),
+    Branch("branch7x7dbl", (ConvSpec(192, 1), conv_nx1(192, 7), conv_1xn(224, 7), conv_nx1(224, 7), conv_1xn(256, 7))),
     Branch("branch_pool", (ConvSpec(128, 1),), avg_3s1),
 )
 INCEPTION_C = (  # Figure 6, 8x8: the last stage of each 3x3 branch is split into 1x3 and 3x1
     Branch("branch1x1", (ConvSpec(256, 1),)),
     Branch("branch3x3", (ConvSpec(384, 1), (conv_1xn(256, 3), conv_nx1(256, 3)))),
-    Branch("branch3x3dbl", (ConvSpec(384, 1), conv_nx1(448, 3), conv_1xn(512, 3),
-                            (conv_1xn(256, 3), conv_nx1(256, 3)))),
+    Branch(
+        "branch3x3dbl", (ConvSpec(384, 1), conv_nx1(448, 3), conv_1xn(512, 3), (conv_1xn(256, 3), conv_nx1(256, 3)))
+    ),
     Branch("branch_pool", (ConvSpec(256, 1),), avg_3s1),
 )
 
 
-def reduction_a(k: int, l: int, m: int, n: int) -> Block:
+def reduction_a(k: int, l: int, m: int, n: int) -> Block:  # noqa: E741  (the paper's names, Table 1)
     """Figure 7, 35x35 -> 17x17; Table 1 gives k, l, m, n per network."""
     return (
         Branch("branch3x3", (ConvSpec(n, 3, 2),)),
@@ -107,8 +125,14 @@ class InceptionV4(InceptionNet):
         nn.init.zeros_(layer.bias)
 
 
-@register_model(InceptionV4, paper=PAPER, input_size=(3, 299, 299), min_input_size=(3, 75, 75),
-                mean=INCEPTION_MEAN, std=INCEPTION_STD)
+@register_model(
+    InceptionV4,
+    paper=PAPER,
+    input_size=(3, 299, 299),
+    min_input_size=(3, 75, 75),
+    mean=INCEPTION_MEAN,
+    std=INCEPTION_STD,
+)
 def inception_v4(num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.2) -> InceptionV4:
     """Inception-v4 (Figure 9): Figure 3 stem, 4 x A, Reduction-A, 7 x B, Reduction-B, 3 x C; dropout keeps 0.8."""
     return InceptionV4(num_classes, in_chans, dropout)

@@ -29,6 +29,7 @@ Deviations from the paper:
   reduces S4 to 1x1 and there is no adaptive pooling, so other sizes are refused with a clear error.
 - The fan-in of an S2/S4 unit is taken as 4 (its 2x2 window) for the init range.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -46,9 +47,21 @@ PAPER = "LeCun et al., Gradient-Based Learning Applied to Document Recognition, 
 # Table I: the S2 maps each C3 map reads. Maps 0-5: contiguous triples; 6-11: contiguous quadruples;
 # 12-14: discontinuous quadruples; 15: all six.
 C3_TABLE: tuple[tuple[int, ...], ...] = (
-    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
-    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1), (5, 0, 1, 2),
-    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
+    (0, 1, 2),
+    (1, 2, 3),
+    (2, 3, 4),
+    (3, 4, 5),
+    (4, 5, 0),
+    (5, 0, 1),
+    (0, 1, 2, 3),
+    (1, 2, 3, 4),
+    (2, 3, 4, 5),
+    (3, 4, 5, 0),
+    (4, 5, 0, 1),
+    (5, 0, 1, 2),
+    (0, 1, 3, 4),
+    (1, 2, 4, 5),
+    (0, 2, 3, 5),
     (0, 1, 2, 3, 4, 5),
 )
 
@@ -209,8 +222,14 @@ class LeNet5(ZooModel):
         if not self.classic:  # the shared path: Kaiming-uniform convolutions, linear layers by init_classifier
             self.init_torchvision_style(partial(nn.init.kaiming_uniform_, nonlinearity="relu"))
             return
-        layers = [(self.c1, 25 * self.in_chans), (self.s2, 4), (self.c3, self.c3.fan_ins()), (self.s4, 4),
-                  (self.c5, 16 * 25), (self.f6, 120)]
+        layers = [
+            (self.c1, 25 * self.in_chans),
+            (self.s2, 4),
+            (self.c3, self.c3.fan_ins()),
+            (self.s4, 4),
+            (self.c5, 16 * 25),
+            (self.f6, 120),
+        ]
         if not self.rbf_output:
             layers.append((self.output, 84))
         for layer, fan_in in layers:
@@ -253,18 +272,32 @@ class LeNet5(ZooModel):
         return x if pre_logits else self.output(x)
 
     def group_layout(self) -> list[tuple[str, list[str]]]:
-        return [("stem", ["c1", "s2"]), ("stage1", ["c3", "s4"]), ("stage2", ["c5"]), ("stage3", ["f6"]),
-                ("head", ["output"])]
+        return [
+            ("stem", ["c1", "s2"]),
+            ("stage1", ["c3", "s4"]),
+            ("stage2", ["c5"]),
+            ("stage3", ["f6"]),
+            ("head", ["output"]),
+        ]
 
 
 def _check_rbf_classes(rbf_output: bool, num_classes: int) -> None:
     if rbf_output and num_classes != len(DIGIT_BITMAPS):
-        raise ValueError(f"lenet5's RBF output has prototypes for the {len(DIGIT_BITMAPS)} digits only, got "
-                         f"num_classes={num_classes}: use output='linear' for another number of classes")
+        raise ValueError(
+            f"lenet5's RBF output has prototypes for the {len(DIGIT_BITMAPS)} digits only, got "
+            f"num_classes={num_classes}: use output='linear' for another number of classes"
+        )
 
 
-_REGISTER = dict(paper=PAPER, input_size=(1, INPUT_SIZE, INPUT_SIZE), min_input_size=(1, INPUT_SIZE, INPUT_SIZE),
-                 mean=MNIST_MEAN, std=MNIST_STD, num_classes=10, tags=("mnist",))
+_REGISTER = dict(
+    paper=PAPER,
+    input_size=(1, INPUT_SIZE, INPUT_SIZE),
+    min_input_size=(1, INPUT_SIZE, INPUT_SIZE),
+    mean=MNIST_MEAN,
+    std=MNIST_STD,
+    num_classes=10,
+    tags=("mnist",),
+)
 
 
 @register_model(LeNet5, **_REGISTER)
@@ -277,4 +310,3 @@ def lenet5(num_classes: int = 10, in_chans: int = 1, output: str = "linear") -> 
 def lenet5_modern(num_classes: int = 10, in_chans: int = 1) -> LeNet5:
     """LeNet-5 widths with ReLU, max pooling and a fully connected C3."""
     return LeNet5(num_classes, in_chans, classic=False)
-

@@ -6,6 +6,7 @@ torchvision (same layers and state_dict keys). A file is downloaded once into to
 publishes in the file name on every load, and read with ``weights_only=True``. Offline, the error names the file
 to place in the cache. Nothing here runs at import time, and the tests never download.
 """
+
 import hashlib
 import urllib.error
 from dataclasses import dataclass, field
@@ -84,12 +85,15 @@ def fetch(entry: PretrainedFile) -> Path:
         try:
             torch.hub.download_url_to_file(entry.url, str(path), hash_prefix=None, progress=False)
         except (urllib.error.URLError, OSError) as err:
-            raise WeightsError(f"cannot download {entry.url} ({err}); without network, place that file at {path}") \
-                from None
+            raise WeightsError(
+                f"cannot download {entry.url} ({err}); without network, place that file at {path}"
+            ) from None
     digest = _sha256(path)
     if not digest.startswith(entry.sha256_prefix):
-        raise WeightsError(f"{path} has SHA-256 {digest[:12]}..., expected {entry.sha256_prefix}...: a corrupt or "
-                           f"other file; delete it (it is downloaded again from {entry.url})")
+        raise WeightsError(
+            f"{path} has SHA-256 {digest[:12]}..., expected {entry.sha256_prefix}...: a corrupt or "
+            f"other file; delete it (it is downloaded again from {entry.url})"
+        )
     return path
 
 

@@ -2,13 +2,14 @@
 
 `zoo` is pure PyTorch: nothing here (or anywhere under `zoo/`) imports Lightning or Hydra.
 """
+
 from __future__ import annotations
 
 import difflib
 import fnmatch
 import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
 
 import torch.nn as nn
 
@@ -68,9 +69,17 @@ def register_model(
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
         info = ModelInfo(
-            name=name, paper=paper, input_size=input_size, min_input_size=min_input_size,
-            mean=mean, std=std, first_conv=model_cls.first_conv_path, classifier=model_cls.classifier_path,
-            num_classes=num_classes, tags=tags, small_input_model=small_input_model,
+            name=name,
+            paper=paper,
+            input_size=input_size,
+            min_input_size=min_input_size,
+            mean=mean,
+            std=std,
+            first_conv=model_cls.first_conv_path,
+            classifier=model_cls.classifier_path,
+            num_classes=num_classes,
+            tags=tags,
+            small_input_model=small_input_model,
         )
         _REGISTRY[name] = (factory, info)
         return factory
@@ -107,9 +116,16 @@ def fit_channels(values: tuple[float, ...], in_chans: int) -> tuple[float, ...]:
     return tuple(values[i % len(values)] for i in range(in_chans))
 
 
-def create_model(name: str, num_classes: int | None = None, in_chans: int | None = None, *,
-                 pretrained: bool = False, features_only: bool = False,
-                 out_indices: int | Sequence[int] | None = None, **kwargs) -> nn.Module:
+def create_model(
+    name: str,
+    num_classes: int | None = None,
+    in_chans: int | None = None,
+    *,
+    pretrained: bool = False,
+    features_only: bool = False,
+    out_indices: int | Sequence[int] | None = None,
+    **kwargs,
+) -> nn.Module:
     """Build the registered model ``name`` (``list_models()`` lists them; ``list_models("resnet*")`` filters with a
     shell-style glob: ``*`` any text, ``?`` one character, ``[ab]`` one of a set; case-sensitive).
 

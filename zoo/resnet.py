@@ -15,6 +15,7 @@ Small-image variants (``resnet18_cifar`` ... ``resnet152_cifar``, not from the p
 inputs. They are NOT the paper's CIFAR-10 networks: those are ``resnet20`` ... ``resnet1202`` in
 ``zoo.resnet_cifar`` (6n+2 layers, 16/32/64 filters, 0.27M-19.4M parameters).
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -94,8 +95,14 @@ class ResNet(ZooModel):
     first_conv_path = "conv1"
     classifier_path = "fc"
 
-    def __init__(self, depth: int, num_classes: int = 1000, in_chans: int = 3,
-                 cifar_stem: bool = False, zero_init_residual: bool = False):
+    def __init__(
+        self,
+        depth: int,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        cifar_stem: bool = False,
+        zero_init_residual: bool = False,
+    ):
         super().__init__()
         block, depths = RESNET_DEPTHS[depth]
         self.num_classes, self.in_chans = num_classes, in_chans
@@ -156,11 +163,20 @@ def _register(depth: int, cifar: bool) -> None:
     small_stem = " (ImageNet widths) with a small-image 3x3 stem and no max pool; not the paper's CIFAR net"
     factory.__doc__ = f"ResNet-{depth}{small_stem if cifar else ''}. {PAPER}."
     if cifar:
-        register_model(ResNet, paper=PAPER, input_size=(3, 32, 32), min_input_size=(3, 8, 8),
-                       mean=CIFAR10_MEAN, std=CIFAR10_STD, num_classes=10, tags=("cifar",))(factory)
+        register_model(
+            ResNet,
+            paper=PAPER,
+            input_size=(3, 32, 32),
+            min_input_size=(3, 8, 8),
+            mean=CIFAR10_MEAN,
+            std=CIFAR10_STD,
+            num_classes=10,
+            tags=("cifar",),
+        )(factory)
     else:
-        register_model(ResNet, paper=PAPER, input_size=(3, 224, 224), min_input_size=(3, 32, 32),
-                       small_input_model=f"{name}_cifar")(factory)
+        register_model(
+            ResNet, paper=PAPER, input_size=(3, 224, 224), min_input_size=(3, 32, 32), small_input_model=f"{name}_cifar"
+        )(factory)
 
 
 for _depth in RESNET_DEPTHS:

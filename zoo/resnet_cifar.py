@@ -27,6 +27,7 @@ Deviations from the paper:
   additions roughly doubles the variance and a new network's eval-mode output overflows float32 to NaN.
   ``zero_init_residual=False`` gives the paper's init; the other depths default to it and accept the option.
 """
+
 from functools import partial
 
 import torch.nn as nn
@@ -54,7 +55,7 @@ class ZeroPadShortcut(nn.Module):
         self.stride = stride
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x[:, :, ::self.stride, ::self.stride]
+        x = x[:, :, :: self.stride, :: self.stride]
         return F.pad(x, [0, 0, 0, 0, 0, self.extra_channels])
 
 
@@ -70,8 +71,14 @@ class CifarResNet(ZooModel):
     first_conv_path = "conv1"
     classifier_path = "fc"
 
-    def __init__(self, depth: int, num_classes: int = 10, in_chans: int = 3, shortcut: str = "A",
-                 zero_init_residual: bool = False):
+    def __init__(
+        self,
+        depth: int,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        shortcut: str = "A",
+        zero_init_residual: bool = False,
+    ):
         super().__init__()
         if shortcut not in SHORTCUT_TYPES:
             raise ValueError(f"shortcut must be one of {SHORTCUT_TYPES} (paper Section 3.3), got {shortcut!r}")
@@ -113,15 +120,29 @@ class CifarResNet(ZooModel):
 
 
 def _register(depth: int) -> None:
-    def factory(num_classes: int = 10, in_chans: int = 3, shortcut: str = "A",
-                zero_init_residual: bool = depth in ZERO_INIT_RESIDUAL_BY_DEFAULT) -> CifarResNet:
+    def factory(
+        num_classes: int = 10,
+        in_chans: int = 3,
+        shortcut: str = "A",
+        zero_init_residual: bool = depth in ZERO_INIT_RESIDUAL_BY_DEFAULT,
+    ) -> CifarResNet:
         return CifarResNet(depth, num_classes, in_chans, shortcut, zero_init_residual)
 
     factory.__name__ = factory.__qualname__ = f"resnet{depth}"
-    factory.__doc__ = (f"ResNet-{depth} for CIFAR-10 (n={CIFAR_RESNET_BLOCKS[depth]}, 16/32/64 filters, "
-                       f"option A shortcuts; shortcut='B' for projections). {PAPER}.")
-    register_model(CifarResNet, paper=PAPER, input_size=(3, 32, 32), min_input_size=(3, 8, 8),
-                   mean=CIFAR10_MEAN, std=CIFAR10_STD, num_classes=10, tags=("cifar",))(factory)
+    factory.__doc__ = (
+        f"ResNet-{depth} for CIFAR-10 (n={CIFAR_RESNET_BLOCKS[depth]}, 16/32/64 filters, "
+        f"option A shortcuts; shortcut='B' for projections). {PAPER}."
+    )
+    register_model(
+        CifarResNet,
+        paper=PAPER,
+        input_size=(3, 32, 32),
+        min_input_size=(3, 8, 8),
+        mean=CIFAR10_MEAN,
+        std=CIFAR10_STD,
+        num_classes=10,
+        tags=("cifar",),
+    )(factory)
 
 
 for _depth in CIFAR_RESNET_BLOCKS:

@@ -13,12 +13,14 @@ added or concatenated (ResNet, Inception, DenseNet) get the largest field of the
 pooling with kernel k and stride s gives r_out = r_in + (k_eff - 1) * j_in and j_out = j_in * s. Once a tensor
 loses its spatial layout (flatten, global pooling) the field is the whole image and shown as "-".
 """
+
 from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -93,8 +95,9 @@ def _adaptive_geometry(in_size: int, out_size: int) -> tuple[int, int]:
     return max(windows), max(in_size // out_size, 1)
 
 
-def _propagate(name: str, args: tuple, kwargs: dict, inputs: list[Tensor], fields: list[Field],
-               output: Tensor) -> Field:
+def _propagate(
+    name: str, args: tuple, kwargs: dict, inputs: list[Tensor], fields: list[Field], output: Tensor
+) -> Field:
     if any(f is None for f in fields):
         return None
     rh, rw, jh, jw = (max(f[i] for f in fields) for i in range(4))
@@ -172,11 +175,17 @@ def _run(model: nn.Module, input_size: Sequence[int] | None) -> Summary:
         params = 0 if id(module) in counted else sum(p.numel() for p in module.parameters())
         counted.add(id(module))
         field = tracker.fields.get(out, None)
-        rows.append(LayerRow(
-            name=names[module], type=type(module).__name__, output_shape=tuple(out.shape[1:]), params=params,
-            macs=_macs(module, out),
-            receptive_field=None if field is None else field[:2], jump=None if field is None else field[2:],
-        ))
+        rows.append(
+            LayerRow(
+                name=names[module],
+                type=type(module).__name__,
+                output_shape=tuple(out.shape[1:]),
+                params=params,
+                macs=_macs(module, out),
+                receptive_field=None if field is None else field[:2],
+                jump=None if field is None else field[2:],
+            )
+        )
 
     leaves = [m for m in model.modules() if next(m.children(), None) is None]
     handles = [m.register_forward_hook(hook) for m in leaves]
@@ -204,8 +213,15 @@ def format_summary(rows: list[LayerRow], total_params: int | None = None) -> str
     """A plain-text table with a totals line; ``total_params`` defaults to the sum of the rows."""
     header = ("Layer", "Type", "Output", "Params", "MACs", "RF", "Jump")
     body = [
-        (r.name, r.type, "x".join(map(str, r.output_shape)), f"{r.params:,}", f"{r.macs:,}",
-         _fmt_pair(r.receptive_field), _fmt_pair(r.jump))
+        (
+            r.name,
+            r.type,
+            "x".join(map(str, r.output_shape)),
+            f"{r.params:,}",
+            f"{r.macs:,}",
+            _fmt_pair(r.receptive_field),
+            _fmt_pair(r.jump),
+        )
         for r in rows
     ]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
@@ -216,15 +232,27 @@ def format_summary(rows: list[LayerRow], total_params: int | None = None) -> str
 
     params = sum(r.params for r in rows) if total_params is None else total_params
     rule = "-" * len(line(header))
-    return "\n".join([line(header), rule, *map(line, body), rule,
-                      f"Total params: {params:,}   Total MACs: {sum(r.macs for r in rows):,}"])
+    return "\n".join(
+        [
+            line(header),
+            rule,
+            *map(line, body),
+            rule,
+            f"Total params: {params:,}   Total MACs: {sum(r.macs for r in rows):,}",
+        ]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m zoo.summary", description=__doc__.splitlines()[0])
     parser.add_argument("name", help="registered model name (see zoo.list_models())")
-    parser.add_argument("--input-size", nargs=3, type=int, metavar=("C", "H", "W"),
-                        help="input size; default: the model's registered input size")
+    parser.add_argument(
+        "--input-size",
+        nargs=3,
+        type=int,
+        metavar=("C", "H", "W"),
+        help="input size; default: the model's registered input size",
+    )
     parser.add_argument("--num-classes", type=int, default=None, help="default: the paper's")
     args = parser.parse_args(argv)
     in_chans = args.input_size[0] if args.input_size else None

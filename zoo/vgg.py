@@ -23,6 +23,7 @@ CIFAR variants (``vgg*_bn_cifar``, not from the paper): the same BN convolution 
 the five pools leave 1x1x512; a global average pool (identity at 32x32) and a single ``Linear(512, num_classes)``
 (``classifier.0``) replace fc6-fc8, so ``head_hidden_size`` is 512 and there is no dropout.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -33,8 +34,10 @@ from torch import Tensor
 from .base import ZooModel
 from .registry import CIFAR10_MEAN, CIFAR10_STD, register_model
 
-PAPER = "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition, ICLR 2015, " \
-        "arXiv:1409.1556"
+PAPER = (
+    "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition, ICLR 2015, "
+    "arXiv:1409.1556"
+)
 
 # Paper Table 1: A (11 weight layers), B (13), D (16), E (19).
 VGG_CONFIGS: dict[int, list[int | str]] = {
@@ -54,9 +57,16 @@ class VGG(ZooModel):
     first_conv_path = "features.0"
     classifier_path = "classifier.6"
 
-    def __init__(self, depth: int, num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False,
-                 pooled_size: int = POOLED_SIZE, hidden_fc: tuple[int, ...] = (FC_WIDTH, FC_WIDTH),
-                 dropout: float = DROPOUT):
+    def __init__(
+        self,
+        depth: int,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        batch_norm: bool = False,
+        pooled_size: int = POOLED_SIZE,
+        hidden_fc: tuple[int, ...] = (FC_WIDTH, FC_WIDTH),
+        dropout: float = DROPOUT,
+    ):
         super().__init__()
         self.num_classes, self.in_chans = num_classes, in_chans
         layers: list[nn.Module] = []
@@ -128,20 +138,35 @@ def _register(depth: int, batch_norm: bool, cifar: bool) -> None:
     smallest = (3, _min_size(depth), _min_size(depth))
 
     if cifar:
+
         def factory(num_classes: int = 10, in_chans: int = 3) -> VGG:
             return VGGCifar(depth, num_classes, in_chans)
     else:
+
         def factory(num_classes: int = 1000, in_chans: int = 3, dropout: float = DROPOUT) -> VGG:
             return VGG(depth, num_classes, in_chans, batch_norm=batch_norm, dropout=dropout)
 
     factory.__name__ = factory.__qualname__ = name
     factory.__doc__ = f"VGG-{depth}{' with BatchNorm' if batch_norm else ''}{' for CIFAR' if cifar else ''}. {PAPER}."
     if cifar:
-        register_model(VGGCifar, paper=PAPER, input_size=(3, 32, 32), min_input_size=smallest,
-                       mean=CIFAR10_MEAN, std=CIFAR10_STD, num_classes=10, tags=("cifar",))(factory)
+        register_model(
+            VGGCifar,
+            paper=PAPER,
+            input_size=(3, 32, 32),
+            min_input_size=smallest,
+            mean=CIFAR10_MEAN,
+            std=CIFAR10_STD,
+            num_classes=10,
+            tags=("cifar",),
+        )(factory)
     else:
-        register_model(VGG, paper=PAPER, input_size=(3, 224, 224), min_input_size=smallest,
-                       small_input_model=f"{name}_cifar" if batch_norm else None)(factory)
+        register_model(
+            VGG,
+            paper=PAPER,
+            input_size=(3, 224, 224),
+            min_input_size=smallest,
+            small_input_model=f"{name}_cifar" if batch_norm else None,
+        )(factory)
 
 
 for _depth in VGG_CONFIGS:

@@ -14,11 +14,13 @@ Grad-CAM and Grad-CAM++ are written here (one forward hook and ``torch.autograd.
 Captum (which has no Grad-CAM++) or the ``grad-cam`` package (which pulls OpenCV, SciPy and scikit-learn into a
 package that otherwise needs only PyTorch).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, NamedTuple, Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -55,6 +57,7 @@ def _captured(model: nn.Module, paths: Sequence[str]) -> Iterator[dict[str, Tens
     def keep(path: str):
         def hook(_module, _inputs, output) -> None:
             outputs[path] = output
+
         return hook
 
     handles = [model.get_submodule(p).register_forward_hook(keep(p)) for p in paths]
@@ -105,8 +108,9 @@ def _stage_path(model: nn.Module, group: str) -> str:
 
 
 # ----- class activation maps -----
-def grad_cam(model: nn.Module, x: Tensor, target: int | None = None, stage: str | None = None,
-             plus: bool = False) -> CamResult:
+def grad_cam(
+    model: nn.Module, x: Tensor, target: int | None = None, stage: str | None = None, plus: bool = False
+) -> CamResult:
     """Grad-CAM (Selvaraju et al. 2017), or Grad-CAM++ (Chattopadhyay et al. 2018) with ``plus=True``, of the main
     output's class ``target`` (default: the predicted class) at ``stage`` (default: ``cam_stage``), for one image."""
     stage = stage or cam_stage(model, x)
@@ -117,7 +121,9 @@ def grad_cam(model: nn.Module, x: Tensor, target: int | None = None, stage: str 
     num_classes = logits.shape[-1]
     target = int(logits.argmax()) if target is None else target
     if not 0 <= target < num_classes:
-        raise ValueError(f"class index {target} is out of range: the model has {num_classes} classes (0..{num_classes - 1})")
+        raise ValueError(
+            f"class index {target} is out of range: the model has {num_classes} classes (0..{num_classes - 1})"
+        )
     activation = out[path]
     grads = torch.autograd.grad(logits[target], activation)[0][0]
     activation = activation.detach()[0]
@@ -151,7 +157,7 @@ def _tile(images: Tensor, columns: int, pad: int = 1, fill: float = 1.0) -> Tens
     canvas = torch.full((rows * (h + pad) - pad, columns * (w + pad) - pad, c), fill)
     for i, img in enumerate(images):
         r, col = divmod(i, columns)
-        canvas[r * (h + pad):r * (h + pad) + h, col * (w + pad):col * (w + pad) + w] = img
+        canvas[r * (h + pad) : r * (h + pad) + h, col * (w + pad) : col * (w + pad) + w] = img
     return canvas
 
 
@@ -212,8 +218,9 @@ def feature_map_figure(image: Tensor, activation: Tensor, title: str, max_maps: 
     left.set_title("input", fontsize=9)
     right.imshow(mosaic.squeeze(-1).numpy(), cmap="viridis", interpolation="nearest")
     right.axis("off")
-    right.set_title(f"{len(order)} of {activation.shape[0]} maps, {activation.shape[1]}x{activation.shape[2]}",
-                    fontsize=9)
+    right.set_title(
+        f"{len(order)} of {activation.shape[0]} maps, {activation.shape[1]}x{activation.shape[2]}", fontsize=9
+    )
     fig.suptitle(title, fontsize=10)
     return fig
 
@@ -259,13 +266,17 @@ def patch_stage(model: nn.Module, input_size: Sequence[int]) -> str:
     enough to show more than edges, shallow enough that a patch is a part of the image rather than all of it."""
     stages = stage_modules(model)
     side = min(input_size[-2:])
-    fitting = [group for group, path in stages[1:]
-               if (rf := _receptive_field(model, path, input_size)) is not None and rf <= side // 2]
+    fitting = [
+        group
+        for group, path in stages[1:]
+        if (rf := _receptive_field(model, path, input_size)) is not None and rf <= side // 2
+    ]
     return fitting[-1] if fitting else stages[1][0]
 
 
-def top_activating_patches(model: nn.Module, images: Tensor, stage: str | None = None, channels: int = 12,
-                           per_channel: int = 8) -> tuple[str, Tensor]:
+def top_activating_patches(
+    model: nn.Module, images: Tensor, stage: str | None = None, channels: int = 12, per_channel: int = 8
+) -> tuple[str, Tensor]:
     """For the ``channels`` most strongly responding channels of ``stage`` (default ``patch_stage``), the
     ``per_channel`` input patches (from distinct images of the (N, C, H, W) batch) where each responds most; the
     patch side is the stage's receptive field. Returns (stage, (channels, per_channel, C, p, p) normalised crops)."""
@@ -283,12 +294,12 @@ def top_activating_patches(model: nn.Module, images: Tensor, stage: str | None =
     padded = F.pad(images, (half, half, half, half))  # zeros: the mean colour after normalisation
     crops = []
     for c in chosen:
-        best = peak[:, c].argsort(descending=True)[:min(per_channel, n)]
+        best = peak[:, c].argsort(descending=True)[: min(per_channel, n)]
         for i in best:
             row, col = divmod(int(where[i, c]), w)
             cy = int((row + 0.5) * images.shape[-2] / h)
             cx = int((col + 0.5) * images.shape[-1] / w)
-            crops.append(padded[i, :, cy:cy + patch, cx:cx + patch])
+            crops.append(padded[i, :, cy : cy + patch, cx : cx + patch])
     return stage, torch.stack(crops).view(len(chosen), min(per_channel, n), images.shape[1], patch, patch)
 
 

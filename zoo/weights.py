@@ -1,12 +1,12 @@
 """Loading weights into zoo models: safely (never executing code from a file) and forgivingly (prefixes,
 torchvision's legacy key names, a classifier for another number of classes), but never silently partially.
 """
+
 from __future__ import annotations
 
 import logging
 import pickle
 import re
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +39,8 @@ class LoadReport:
 
 
 def load_file(path: str | Path) -> dict:
-    """Read a checkpoint or state_dict file on the CPU with ``weights_only=True`` (tensors and plain containers only)."""
+    """Read a checkpoint or state_dict file on the CPU with ``weights_only=True`` (tensors and plain containers
+    only)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise WeightsError(f"checkpoint not found: {path}")
@@ -55,8 +56,9 @@ def load_file(path: str | Path) -> dict:
             ) from None
         raise WeightsError(f"{path} is not a PyTorch checkpoint (corrupt or another format)") from None
     except Exception as err:  # a text file, a truncated zip, ...: torch raises whatever its parser met first
-        raise WeightsError(f"{path} is not a PyTorch checkpoint (corrupt or another format: "
-                           f"{type(err).__name__})") from None
+        raise WeightsError(
+            f"{path} is not a PyTorch checkpoint (corrupt or another format: {type(err).__name__})"
+        ) from None
     if not isinstance(obj, dict):
         raise WeightsError(f"{path} holds a {type(obj).__name__}, not a checkpoint or state_dict")
     return obj
@@ -120,8 +122,9 @@ def source_architecture(raw: Mapping) -> str | None:
     return model.get("name") if isinstance(model, Mapping) else None
 
 
-def load_pretrained(model: ZooModel, source: str | Path | Mapping, source_name: str | None = None,
-                    allow_partial: bool = False) -> LoadReport:
+def load_pretrained(
+    model: ZooModel, source: str | Path | Mapping, source_name: str | None = None, allow_partial: bool = False
+) -> LoadReport:
     """Load every matching tensor into ``model``; re-initialise the classifier when its class count differs, and
     adapt the first convolution when the input channels differ (e.g. ImageNet weights for grey images).
 
@@ -133,16 +136,26 @@ def load_pretrained(model: ZooModel, source: str | Path | Mapping, source_name: 
     own = model.state_dict()
     head = _head_keys(model)
     model_name = model.info.name if model.info is not None else type(model).__name__
-    source_desc = source_name or (f"the weights in {source}" if isinstance(source, (str, Path)) else "the given weights")
+    source_desc = source_name or (
+        f"the weights in {source}" if isinstance(source, (str, Path)) else "the given weights"
+    )
     source_arch = source_architecture(raw)
     if source_arch:
         source_desc += f" ({source_arch})"
 
     first = f"{model.first_conv_path}.weight"
-    if first in incoming and first in own and incoming[first].shape[1] != own[first].shape[1] \
-            and incoming[first].shape[2:] == own[first].shape[2:]:
-        log.info("%s: first convolution adapted from %d to %d input channels", model_name,
-                 incoming[first].shape[1], own[first].shape[1])
+    if (
+        first in incoming
+        and first in own
+        and incoming[first].shape[1] != own[first].shape[1]
+        and incoming[first].shape[2:] == own[first].shape[2:]
+    ):
+        log.info(
+            "%s: first convolution adapted from %d to %d input channels",
+            model_name,
+            incoming[first].shape[1],
+            own[first].shape[1],
+        )
         incoming[first] = adapt_first_conv(incoming[first], own[first].shape[1])
     shape_clash = [k for k in own if k in incoming and incoming[k].shape != own[k].shape]
     reason = _architecture_mismatch(own, incoming, head, shape_clash)
@@ -169,6 +182,12 @@ def load_pretrained(model: ZooModel, source: str | Path | Mapping, source_name: 
     if missing:  # only with allow_partial
         log.warning("%s: %d tensors not in %s, left as initialised: %s", model_name, len(missing), source_desc, missing)
     if result.unexpected_keys:
-        log.warning("%s: %d unexpected tensors ignored: %s", model_name, len(result.unexpected_keys), result.unexpected_keys)
-    return LoadReport(loaded=sorted(usable.keys() & own.keys()), missing=missing,
-                      unexpected=list(result.unexpected_keys), reinitialised=reinitialised)
+        log.warning(
+            "%s: %d unexpected tensors ignored: %s", model_name, len(result.unexpected_keys), result.unexpected_keys
+        )
+    return LoadReport(
+        loaded=sorted(usable.keys() & own.keys()),
+        missing=missing,
+        unexpected=list(result.unexpected_keys),
+        reinitialised=reinitialised,
+    )

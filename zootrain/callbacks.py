@@ -1,9 +1,9 @@
 """Callbacks that leave the run's pictures behind."""
+
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -66,9 +66,12 @@ class RunPlots(L.Callback):
     @rank_zero_only
     def on_fit_end(self, trainer, pl_module) -> None:
         net, after = pl_module.net, self._first_conv(pl_module)
-        visualize.save(visualize.filters_figure(
-            self.filters_before, after, f"{net.info.name}: first-layer filters, {trainer.current_epoch} epochs"),
-            self.dirpath / "filters.png")
+        visualize.save(
+            visualize.filters_figure(
+                self.filters_before, after, f"{net.info.name}: first-layer filters, {trainer.current_epoch} epochs"
+            ),
+            self.dirpath / "filters.png",
+        )
         if after.shape[-1] <= SMALL_KERNEL and trainer.datamodule is not None:
             self.plot_deeper_patches(net, trainer.datamodule)
 
@@ -76,8 +79,12 @@ class RunPlots(L.Callback):
         images = validation_images(datamodule, PATCH_IMAGES)
         device = next(net.parameters()).device
         stage, patches = visualize.top_activating_patches(net, images.to(device))
-        fig = visualize.patches_figure(patches.cpu(), datamodule.mean, datamodule.std,
-                                       f"{net.info.name} {stage}: top validation patches per channel (rows)")
+        fig = visualize.patches_figure(
+            patches.cpu(),
+            datamodule.mean,
+            datamodule.std,
+            f"{net.info.name} {stage}: top validation patches per channel (rows)",
+        )
         visualize.save(fig, self.dirpath / "deeper_patches.png")
 
     def state_dict(self) -> dict:
@@ -108,9 +115,11 @@ class EvaluationReport(L.Callback):
             return
         confidence, predicted = outputs.detach().float().softmax(-1).max(-1)
         wrong = (predicted != batch[1]).nonzero().squeeze(1).tolist()
-        self.mistakes += [(float(confidence[i]), batch[0][i].detach().float().cpu(), int(batch[1][i]),
-                           int(predicted[i])) for i in wrong]
-        self.mistakes = sorted(self.mistakes, key=lambda m: -m[0])[:self.misclassified]
+        self.mistakes += [
+            (float(confidence[i]), batch[0][i].detach().float().cpu(), int(batch[1][i]), int(predicted[i]))
+            for i in wrong
+        ]
+        self.mistakes = sorted(self.mistakes, key=lambda m: -m[0])[: self.misclassified]
 
     def plot_mistakes(self, names: list[str], datamodule, path: Path, title: str) -> None:
         images = [visualize.to_display(image, datamodule.mean, datamodule.std) for _, image, _, _ in self.mistakes]
@@ -126,10 +135,15 @@ class EvaluationReport(L.Callback):
         names = pl_module.hparams.class_names or [str(i) for i in range(len(per_class))]
         split = trainer.datamodule.test_split if trainer.datamodule is not None else "test"
         metrics = {
-            "checkpoint": self.checkpoint, "model": pl_module.net.info.name, "split": split,
-            "num_samples": int(confusion.sum()), "top1": float(logged["test/acc"]),
-            "top5": float(logged["test/top5"]), "loss": float(logged["test/loss"]),
-            "per_class_accuracy": dict(zip(names, per_class.tolist())), "confusion_matrix": confusion.tolist(),
+            "checkpoint": self.checkpoint,
+            "model": pl_module.net.info.name,
+            "split": split,
+            "num_samples": int(confusion.sum()),
+            "top1": float(logged["test/acc"]),
+            "top5": float(logged["test/top5"]),
+            "loss": float(logged["test/loss"]),
+            "per_class_accuracy": dict(zip(names, per_class.tolist())),
+            "confusion_matrix": confusion.tolist(),
         }
         title = f"{metrics['model']} on {split} ({metrics['num_samples']} images)"
         plot_confusion(confusion, names, self.dirpath / "confusion_matrix.png", f"{title}: top-1 {metrics['top1']:.4f}")
@@ -139,7 +153,9 @@ class EvaluationReport(L.Callback):
             self.plot_mistakes(names, trainer.datamodule, mistakes_path, f"{title}: most confident mistakes")
         self.metrics_path.write_text(json.dumps(metrics, indent=2))
         weakest = sorted(metrics["per_class_accuracy"].items(), key=lambda kv: kv[1])[:5]
-        print(f"\n{title}\n  top-1 {metrics['top1']:.4f}   top-5 {metrics['top5']:.4f}   loss {metrics['loss']:.4f}\n"
-              f"  weakest classes: {', '.join(f'{n} {a:.3f}' for n, a in weakest)}\n"
-              f"  wrote {self.metrics_path}, {self.dirpath / 'confusion_matrix.png'}, "
-              f"{self.dirpath / 'per_class_accuracy.png'}" + (f", {mistakes_path}" if self.mistakes else ""))
+        print(
+            f"\n{title}\n  top-1 {metrics['top1']:.4f}   top-5 {metrics['top5']:.4f}   loss {metrics['loss']:.4f}\n"
+            f"  weakest classes: {', '.join(f'{n} {a:.3f}' for n, a in weakest)}\n"
+            f"  wrote {self.metrics_path}, {self.dirpath / 'confusion_matrix.png'}, "
+            f"{self.dirpath / 'per_class_accuracy.png'}" + (f", {mistakes_path}" if self.mistakes else "")
+        )

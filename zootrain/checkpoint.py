@@ -1,4 +1,5 @@
 """Reading checkpoints written by ``train.py`` (safely: ``zoo.weights.load_file`` uses ``weights_only=True``)."""
+
 from __future__ import annotations
 
 from pathlib import Path

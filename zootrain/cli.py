@@ -3,6 +3,7 @@
 A mistake in what the user asked for ends in one line on stderr (``error: ...``) and a non-zero exit, never a
 traceback; ``HYDRA_FULL_ERROR=1`` shows the traceback for debugging.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -10,8 +11,9 @@ import importlib.util
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import hydra
 from hydra import compose, initialize_config_dir
@@ -30,8 +32,14 @@ from .errors import ConfigError, TrainingDiverged
 # configs/ beside the package in a checkout (editable install); packaged as zootrain/configs in a wheel
 _PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
 CONFIG_DIR = str(_PACKAGED_CONFIGS if _PACKAGED_CONFIGS.is_dir() else _PACKAGED_CONFIGS.parent.parent / "configs")
-USER_ERRORS = (ConfigError, DataConfigError, WeightsError, MisconfigurationException, TrainingDiverged,
-               OmegaConfBaseException)
+USER_ERRORS = (
+    ConfigError,
+    DataConfigError,
+    WeightsError,
+    MisconfigurationException,
+    TrainingDiverged,
+    OmegaConfBaseException,
+)
 # configs/launcher/<name>.yaml -> (Hydra plugin module, what to pip install)
 LAUNCHER_PLUGINS = {
     "joblib_gpus": ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher"),
@@ -55,8 +63,10 @@ def require_launcher_plugins(argv: list[str]) -> None:
         if key.lstrip("+~") == "launcher" and value in LAUNCHER_PLUGINS:
             module, package = LAUNCHER_PLUGINS[value]
             if importlib.util.find_spec(module) is None:
-                fail(f"launcher={value} needs the Hydra plugin {package}: "
-                     f"pip install {package}   (or pip install -e \".[sweep]\")")
+                fail(
+                    f"launcher={value} needs the Hydra plugin {package}: "
+                    f'pip install {package}   (or pip install -e ".[sweep]")'
+                )
 
 
 def describe_compose_error(err: Exception) -> str:
@@ -91,7 +101,8 @@ def missing_keys(node: DictConfig, prefix: str = "") -> list[str]:
 
 def preflight(config_name: str, argv: list[str]) -> None:
     """Compose the config once before Hydra does, so a bad override, a missing required value or an unusable run
-    directory is reported in one line before anything starts. Multirun sweeps and Hydra's own flags are left to Hydra."""
+    directory is reported in one line before anything starts. Multirun sweeps and Hydra's own flags are left to
+    Hydra."""
     if any(arg.startswith("-") for arg in argv):
         return
     try:
@@ -123,8 +134,10 @@ def run_reporting_user_errors(task: Callable[[DictConfig], Any], cfg: DictConfig
     except OSError as err:  # disk full, permission denied, read-only file system: nothing to debug in our code
         if show_tracebacks():
             raise
-        fail(f"could not read or write {err.filename or 'a file'}: {err.strerror or err}; free space or choose "
-             "another folder (paths.log_dir=...)")
+        fail(
+            f"could not read or write {err.filename or 'a file'}: {err.strerror or err}; free space or choose "
+            "another folder (paths.log_dir=...)"
+        )
 
 
 def main(config_name: str, task: Callable[[DictConfig], Any]) -> Any:

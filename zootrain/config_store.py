@@ -4,6 +4,7 @@
 (``model.zero_init_residual=true``; a misspelt key or a wrong type fails when the config is composed). Family
 aliases (``model=resnet``) are YAML files in ``configs/model/`` that pick a member.
 """
+
 from __future__ import annotations
 
 from dataclasses import field, make_dataclass
@@ -34,6 +35,5 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     for name in list_models():
         info = model_info(name)
-        store.store(group="model", name=name, node=_model_node(name),
-                    provider=f"zoo registry: {info.paper}")
+        store.store(group="model", name=name, node=_model_node(name), provider=f"zoo registry: {info.paper}")
     register_finetune_schema()

@@ -1,5 +1,6 @@
 """A quiet console: Lightning's advertising and messages that say nothing about this run are dropped at their
 source, so what remains (the model and input, progress with ETA, the final summary) is read."""
+
 from __future__ import annotations
 
 import logging

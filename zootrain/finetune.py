@@ -8,10 +8,10 @@ optimizer step while frozen: DistributedDataParallel registers only parameters t
 the model, so flipping ``requires_grad`` on later (Lightning's ``BaseFinetuning``) would leave thawed parameters out
 of the gradient all-reduce and let the replicas drift apart.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
 
 import torch.nn as nn
 from hydra.core.config_store import ConfigStore
@@ -31,10 +31,10 @@ class FinetuneSpec:
     """The ``finetune`` config group (see ``configs/finetune/``); registered as its schema, so a misspelt key or a
     wrong type fails when the config is composed. Types are spelled with ``typing`` for OmegaConf."""
 
-    init_from: Optional[str] = None  # required (``???``) by every recipe but ``finetune=none``
+    init_from: str | None = None  # required (``???``) by every recipe but ``finetune=none``
     allow_partial: bool = False  # load weights that cover only part of the model (the rest stays initialised)
-    freeze: List[str] = field(default_factory=list)
-    freeze_until: Optional[str] = None  # freeze every group up to and including this one
+    freeze: list[str] = field(default_factory=list)
+    freeze_until: str | None = None  # freeze every group up to and including this one
     # BN layers of frozen groups: train (stats update, affine trains) | eval (stats fixed, affine trains) |
     # frozen (stats and affine fixed)
     bn_policy: str = "eval"
@@ -43,7 +43,7 @@ class FinetuneSpec:
     strategy: str = "none"  # none | freeze_unfreeze | milestones
     unfreeze_at_epoch: int = 1  # freeze_unfreeze: the epoch the whole backbone thaws
     backbone_lr_mult: float = 1.0  # extra factor on every non-head group's lr
-    unfreeze_milestones: List[int] = field(default_factory=list)  # milestones: epochs thawing groups head-down
+    unfreeze_milestones: list[int] = field(default_factory=list)  # milestones: epochs thawing groups head-down
 
     def __post_init__(self):
         if self.bn_policy not in BN_POLICIES:
@@ -92,7 +92,8 @@ def frozen_groups_at(model: ZooModel, spec: FinetuneSpec, epoch: int) -> list[st
 
 
 def group_lr_multipliers(model: ZooModel, spec: FinetuneSpec) -> dict[str, float]:
-    """lr multiplier per group: the head gets ``head_lr_mult``; k groups before it get ``backbone_lr_mult * layer_decay**k``."""
+    """lr multiplier per group: the head gets ``head_lr_mult``; k groups before it get
+    ``backbone_lr_mult * layer_decay**k``."""
     names = model.group_names()
     return {
         name: spec.head_lr_mult if name == "head" else spec.backbone_lr_mult * spec.layer_decay ** (len(names) - 1 - i)
@@ -114,8 +115,10 @@ def build_param_groups(model: ZooModel, base_lr: float, weight_decay: float, spe
         decay = [p for _, p in params if p.ndim > 1]
         no_decay = [p for _, p in params if p.ndim <= 1]  # biases and norm scales/shifts: no weight decay
         lr = base_lr * mults[name]
-        groups += [{"name": name, "params": decay, "lr": lr, "weight_decay": weight_decay},
-                   {"name": f"{name}/no_decay", "params": no_decay, "lr": lr, "weight_decay": 0.0}]
+        groups += [
+            {"name": name, "params": decay, "lr": lr, "weight_decay": weight_decay},
+            {"name": f"{name}/no_decay", "params": no_decay, "lr": lr, "weight_decay": 0.0},
+        ]
     return [g for g in groups if g["params"]]
 
 

@@ -1,4 +1,5 @@
 """One LightningModule for every zoo model: the network comes from the registry by name, never by family."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,8 +12,14 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from zoo import create_model, split_output
 
 from .errors import TrainingDiverged
-from .finetune import (FinetuneSpec, apply_bn_policy, build_param_groups, drop_frozen_gradients, freeze_for_run,
-                       frozen_groups_at)
+from .finetune import (
+    FinetuneSpec,
+    apply_bn_policy,
+    build_param_groups,
+    drop_frozen_gradients,
+    freeze_for_run,
+    frozen_groups_at,
+)
 from .optim import FUSED_CAPABLE, build_optimizer, scheduler_factory
 from .schedules import build_scheduler
 
@@ -26,23 +33,36 @@ class ZooClassifier(L.LightningModule):
     The module owns the fine-tuning state: ``frozen_groups`` for the current epoch, from ``finetune``.
     """
 
-    def __init__(self, model: dict, optimizer: dict, scheduler: dict | None = None, finetune: dict | None = None,
-                 label_smoothing: float = 0.0, compile: bool = False, channels_last: bool = False,
-                 class_names: list[str] | None = None, input_size: int | None = None):
+    def __init__(
+        self,
+        model: dict,
+        optimizer: dict,
+        scheduler: dict | None = None,
+        finetune: dict | None = None,
+        label_smoothing: float = 0.0,
+        compile: bool = False,
+        channels_last: bool = False,
+        class_names: list[str] | None = None,
+        input_size: int | None = None,
+    ):
         super().__init__()
         self.save_hyperparameters()
-        self.net = create_model(model["name"], num_classes=model["num_classes"], in_chans=model["in_chans"],
-                                **model.get("kwargs", {}))
+        self.net = create_model(
+            model["name"], num_classes=model["num_classes"], in_chans=model["in_chans"], **model.get("kwargs", {})
+        )
         self.finetune_spec = FinetuneSpec(**(finetune or {}))
         self.frozen_groups: list[str] = []
         if input_size:  # lets Lightning's model summary count multiply-adds (its FLOPs column)
             self.example_input_array = torch.zeros(1, model["in_chans"], input_size, input_size)
         num_classes = model["num_classes"]
         top_k = min(5, num_classes)
-        self.metrics = torch.nn.ModuleDict({
-            f"{stage}_{name}": MulticlassAccuracy(num_classes, top_k=k, average="micro")
-            for stage in ("train", "val", "test") for name, k in (("acc", 1), ("top5", top_k))
-        })
+        self.metrics = torch.nn.ModuleDict(
+            {
+                f"{stage}_{name}": MulticlassAccuracy(num_classes, top_k=k, average="micro")
+                for stage in ("train", "val", "test")
+                for name, k in (("acc", 1), ("top5", top_k))
+            }
+        )
         self.test_per_class = MulticlassAccuracy(num_classes, average=None)
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
 
@@ -71,8 +91,10 @@ class ZooClassifier(L.LightningModule):
         if not self.hparams.scheduler:
             return optimizer
         factory = scheduler_factory(self.hparams.scheduler)
-        return {"optimizer": optimizer,
-                "lr_scheduler": build_scheduler(factory, optimizer, int(self.trainer.estimated_stepping_batches))}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": build_scheduler(factory, optimizer, int(self.trainer.estimated_stepping_batches)),
+        }
 
     def _fused_kwargs(self, opt_cfg: dict) -> dict:
         """Fused optimizer kernels on CUDA when the optimizer supports them and the config does not say otherwise.
@@ -102,8 +124,15 @@ class ZooClassifier(L.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         loss, logits = self._loss(self.net(x), y)
         on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, prog_bar=True, on_step=on_step, on_epoch=True, sync_dist=not on_step,
-                 batch_size=len(y))
+        self.log(
+            f"{stage}/loss",
+            loss,
+            prog_bar=True,
+            on_step=on_step,
+            on_epoch=True,
+            sync_dist=not on_step,
+            batch_size=len(y),
+        )
         for name in ("acc", "top5"):
             metric = self.metrics[f"{stage}_{name}"]
             metric(logits, y)
@@ -115,9 +144,11 @@ class ZooClassifier(L.LightningModule):
         if not torch.isfinite(loss):
             lr = self.trainer.optimizers[0].param_groups[0]["lr"]
             raise TrainingDiverged(
-                f"the training loss became {loss.item()} (not a finite number) at epoch {self.current_epoch}, step {self.global_step} "
+                f"the training loss became {loss.item()} (not a finite number) at epoch {self.current_epoch}, "
+                f"step {self.global_step} "
                 f"(lr {lr:g}); lower optimizer.lr, set trainer.gradient_clip_val=1.0, or train in precision=32-true. "
-                "Checkpoints of earlier epochs are kept")
+                "Checkpoints of earlier epochs are kept"
+            )
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> torch.Tensor:

@@ -4,10 +4,12 @@ Their settings travel inside checkpoints (as the module's hyperparameters), and 
 code: a ``_target_`` is looked up here instead of being imported, so a checkpoint naming any other callable is
 refused rather than run.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch.optim import lr_scheduler
@@ -22,8 +24,10 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 SCHEDULERS: dict[str, Callable[..., lr_scheduler.LRScheduler]] = {
     "zootrain.schedules.warmup_cosine": schedules.warmup_cosine,
     "zootrain.schedules.one_cycle": schedules.one_cycle,
-    **{f"torch.optim.lr_scheduler.{cls.__name__}": cls
-       for cls in (lr_scheduler.StepLR, lr_scheduler.MultiStepLR, lr_scheduler.CosineAnnealingLR)},
+    **{
+        f"torch.optim.lr_scheduler.{cls.__name__}": cls
+        for cls in (lr_scheduler.StepLR, lr_scheduler.MultiStepLR, lr_scheduler.CosineAnnealingLR)
+    },
 }
 FUSED_CAPABLE = ("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW")
 
@@ -31,8 +35,10 @@ FUSED_CAPABLE = ("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW")
 def _lookup(settings: dict[str, Any], table: dict[str, Callable], option: str) -> tuple[Callable, dict[str, Any]]:
     target = settings.get("_target_")
     if target not in table:
-        raise ConfigError(f"{option}._target_={target!r} is not an optimizer/schedule this project builds; "
-                          f"choose one of {', '.join(table)}")
+        raise ConfigError(
+            f"{option}._target_={target!r} is not an optimizer/schedule this project builds; "
+            f"choose one of {', '.join(table)}"
+        )
     return table[target], {k: v for k, v in settings.items() if not k.startswith("_")}
 
 

@@ -1,4 +1,5 @@
 """Pictures people would rather look at than read: learning curves, confusion matrices."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,8 +48,15 @@ def confusion_figure(matrix: torch.Tensor, class_names: list[str], title: str) -
         for i in range(n):
             for j in range(n):
                 if counts[i, j]:
-                    ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=7,
-                            color="white" if rates[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        int(counts[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if rates[i, j] > 0.5 else "black",
+                    )
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()
     return fig

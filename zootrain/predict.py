@@ -7,6 +7,7 @@ the checkpoint alone: the dataset's evaluation transform (``zootrain.data.build_
 at the stored image size and normalisation, after bringing the image to the dataset's channels and native size.
 Every input is read and checked before anything is written.
 """
+
 from __future__ import annotations
 
 import csv
@@ -60,14 +61,20 @@ def load_module(ckpt: dict, ckpt_path: str) -> ZooClassifier:
     try:
         module = ZooClassifier(**ckpt["hyper_parameters"])
     except (TypeError, ValueError) as err:  # model arguments another model does not take
-        raise WeightsError(f"{ckpt_path}: its settings do not build {model['name']}, the model its hyper_parameters "
-                           f"name ({err}); was the checkpoint edited or mixed up?") from None
+        raise WeightsError(
+            f"{ckpt_path}: its settings do not build {model['name']}, the model its hyper_parameters "
+            f"name ({err}); was the checkpoint edited or mixed up?"
+        ) from None
     own, weights = module.state_dict(), ckpt["state_dict"]
-    misfits = sorted(own.keys() ^ weights.keys()) + [k for k in own if k in weights and own[k].shape != weights[k].shape]
+    misfits = sorted(own.keys() ^ weights.keys()) + [
+        k for k in own if k in weights and own[k].shape != weights[k].shape
+    ]
     if misfits:
-        raise WeightsError(f"{ckpt_path}: its weights are not those of {module.net.info.name}, the model its "
-                           f"hyper_parameters name ({len(misfits)} tensors differ in name or shape, e.g. "
-                           f"{misfits[0]}); was the checkpoint edited or mixed up?")
+        raise WeightsError(
+            f"{ckpt_path}: its weights are not those of {module.net.info.name}, the model its "
+            f"hyper_parameters name ({len(misfits)} tensors differ in name or shape, e.g. "
+            f"{misfits[0]}); was the checkpoint edited or mixed up?"
+        )
     module.load_state_dict(weights)
     return module
 
@@ -82,8 +89,15 @@ def load_classifier(ckpt_path: str) -> Classifier:
     mean, std = tuple(data.get("mean") or spec.mean), tuple(data.get("std") or spec.std)
     transform = build_transform(spec.policy, False, spec.native_size, image_size, mean, std)
     net = module.net.eval()
-    return Classifier(net, list(module.hparams.class_names or range(net.num_classes)), net.in_chans, mean, std,
-                      transform, None if spec.policy == "imagenet" else spec.native_size)
+    return Classifier(
+        net,
+        list(module.hparams.class_names or range(net.num_classes)),
+        net.in_chans,
+        mean,
+        std,
+        transform,
+        None if spec.policy == "imagenet" else spec.native_size,
+    )
 
 
 # ----- finding and reading the images -----
@@ -141,8 +155,10 @@ def _target_class(value: Any, class_names: list[str]) -> int | None:
     if str(value) in class_names and not isinstance(value, int):
         return class_names.index(str(value))
     if not isinstance(value, int) or not 0 <= value < len(class_names):
-        raise ConfigError(f"target_class={value} is out of range: the model has {len(class_names)} classes "
-                          f"(0..{len(class_names) - 1}, or a name such as {class_names[0]!r})")
+        raise ConfigError(
+            f"target_class={value} is out of range: the model has {len(class_names)} classes "
+            f"(0..{len(class_names) - 1}, or a name such as {class_names[0]!r})"
+        )
     return value
 
 
@@ -164,8 +180,13 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
         for path, x in images:
             probs = model.net(x[None]).softmax(-1)[0]
             top = probs.topk(top_k)
-            rows.append({"image": str(path), "classes": [model.class_names[i] for i in top.indices.tolist()],
-                         "probabilities": top.values.tolist()})
+            rows.append(
+                {
+                    "image": str(path),
+                    "classes": [model.class_names[i] for i in top.indices.tolist()],
+                    "probabilities": top.values.tolist(),
+                }
+            )
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for (path, x), row in zip(images, rows):
@@ -185,8 +206,10 @@ def _write_csv(rows: list[dict], top_k: int, path: Path) -> None:
         writer = csv.writer(f)
         writer.writerow(["image"] + [f"{key}{k}" for k in range(1, top_k + 1) for key in ("class", "probability")])
         for row in rows:
-            writer.writerow([row["image"]] + [v for pair in zip(row["classes"], row["probabilities"])
-                                              for v in (pair[0], f"{pair[1]:.6f}")])
+            writer.writerow(
+                [row["image"]]
+                + [v for pair in zip(row["classes"], row["probabilities"]) for v in (pair[0], f"{pair[1]:.6f}")]
+            )
 
 
 def _write_feature_maps(model: Classifier, x: Tensor, folder: Path) -> None:
@@ -199,11 +222,15 @@ def _write_feature_maps(model: Classifier, x: Tensor, folder: Path) -> None:
 def _write_gradcam(model: Classifier, x: Tensor, target: int | None, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     cams = []
-    for cls in ([None] if target is None else [None, target]):
+    for cls in [None] if target is None else [None, target]:
         for plus in (False, True):
             result = visualize.grad_cam(model.net, x[None], target=cls, plus=plus)
             name = model.class_names[result.target]
-            cams.append((f"{'Grad-CAM++' if plus else 'Grad-CAM'}: {name} ({result.probabilities[result.target]:.2f})",
-                         result.map))
+            cams.append(
+                (
+                    f"{'Grad-CAM++' if plus else 'Grad-CAM'}: {name} ({result.probabilities[result.target]:.2f})",
+                    result.map,
+                )
+            )
     stage = visualize.cam_stage(model.net, x[None])
     visualize.save(visualize.cam_figure(model.display(x), cams, f"{model.net.info.name}, {stage}"), path)

@@ -1,4 +1,5 @@
 """OmegaConf resolvers the configs use (registered when the training layer's command line is imported)."""
+
 from __future__ import annotations
 
 import os

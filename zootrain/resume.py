@@ -1,6 +1,7 @@
 """What makes a run directory safe to stop and restart: atomic checkpoint writes, the newest readable checkpoint
 on resume, random-number state saved with each checkpoint, metrics kept across restarts, and a refusal to mix two
 runs' settings in one directory."""
+
 from __future__ import annotations
 
 import csv
@@ -25,8 +26,17 @@ from .errors import ConfigError
 log = logging.getLogger(__name__)
 CONFIG_FILE = "config.yaml"
 # settings that may change between a run and its restart without changing what it computes
-RESTART_SAFE_KEYS = ("ckpt_path", "auto_resume", "paths", "trainer.max_epochs", "trainer.enable_model_summary",
-                     "trainer.devices", "callbacks", "logger", "sweep_name")
+RESTART_SAFE_KEYS = (
+    "ckpt_path",
+    "auto_resume",
+    "paths",
+    "trainer.max_epochs",
+    "trainer.enable_model_summary",
+    "trainer.devices",
+    "callbacks",
+    "logger",
+    "sweep_name",
+)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -119,8 +129,11 @@ def _restart_safe(key: str) -> bool:
 def settings_changes(saved: dict, current: dict) -> list[str]:
     """``key: old -> new`` for each setting that differs and would change the result."""
     old, new = _flatten(saved), _flatten(current)
-    return [f"{k}: {old.get(k)} -> {new.get(k)}" for k in sorted(old.keys() | new.keys())
-            if not _restart_safe(k) and old.get(k) != new.get(k)]
+    return [
+        f"{k}: {old.get(k)} -> {new.get(k)}"
+        for k in sorted(old.keys() | new.keys())
+        if not _restart_safe(k) and old.get(k) != new.get(k)
+    ]
 
 
 def check_same_settings(out_dir: Path, cfg: DictConfig, what: str) -> None:
@@ -132,8 +145,10 @@ def check_same_settings(out_dir: Path, cfg: DictConfig, what: str) -> None:
     changes = settings_changes(saved, OmegaConf.to_container(cfg, resolve=True))
     if changes:
         shown = "; ".join(changes[:3]) + (f"; and {len(changes) - 3} more" if len(changes) > 3 else "")
-        raise ConfigError(f"{out_dir} holds {what} with other settings ({shown}); nothing was changed there. "
-                          "Start it in another directory (hydra.run.dir=... or another sweep_name) or delete that one")
+        raise ConfigError(
+            f"{out_dir} holds {what} with other settings ({shown}); nothing was changed there. "
+            "Start it in another directory (hydra.run.dir=... or another sweep_name) or delete that one"
+        )
 
 
 def save_settings(out_dir: Path, cfg: DictConfig) -> None:
@@ -144,8 +159,7 @@ def save_settings(out_dir: Path, cfg: DictConfig) -> None:
 def checkpoint_to_resume(out_dir: Path, last: Path) -> Path | None:
     """An unfinished run's restart point: ``last.ckpt``, else the newest other readable checkpoint beside it
     (a disk that filled up while saving may have left ``last.ckpt`` truncated), said in a one-line notice."""
-    others = sorted((p for p in last.parent.glob("*.ckpt") if p != last), key=lambda p: p.stat().st_mtime,
-                    reverse=True)
+    others = sorted((p for p in last.parent.glob("*.ckpt") if p != last), key=lambda p: p.stat().st_mtime, reverse=True)
     unreadable = []
     for path in ([last] if last.is_file() else []) + others:
         try:

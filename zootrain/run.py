@@ -1,4 +1,5 @@
 """``train(cfg)`` and ``evaluate(cfg)``: what ``train.py``/``evaluate.py`` run, callable from tests without a shell."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,14 @@ from .errors import ConfigError
 from .finetune import FinetuneSpec, frozen_groups_at
 from .module import ZooClassifier
 from .predict import load_module, predict
-from .resume import (AtomicCheckpointIO, RandomState, RunCSVLogger, check_same_settings, checkpoint_to_resume,
-                     save_settings)
+from .resume import (
+    AtomicCheckpointIO,
+    RandomState,
+    RunCSVLogger,
+    check_same_settings,
+    checkpoint_to_resume,
+    save_settings,
+)
 from .settings import check_common, check_train_settings, on_cpu
 
 log = logging.getLogger(__name__)
@@ -59,8 +66,15 @@ def build_trainer(cfg: DictConfig, callbacks: list, logger: Any) -> L.Trainer:
         "precision": (gpu_precision() if on_gpu else "32-true") if precision == "auto" else precision,
         "benchmark": _resolve_auto(cfg.trainer.get("benchmark", "auto"), on_gpu and not cfg.deterministic, True, False),
     }
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=logger, deterministic=cfg.deterministic,
-                       default_root_dir=cfg.paths.output_dir, plugins=[AtomicCheckpointIO()], **overrides)
+    return instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=logger,
+        deterministic=cfg.deterministic,
+        default_root_dir=cfg.paths.output_dir,
+        plugins=[AtomicCheckpointIO()],
+        **overrides,
+    )
 
 
 def build_datamodule(dataset_cfg: DictConfig) -> ImageClassificationData:
@@ -74,8 +88,10 @@ def model_kwargs(model_cfg: DictConfig, name: str) -> dict[str, Any]:
     kwargs = {k: v for k, v in _plain(model_cfg).items() if k not in MODEL_KEYS}
     unknown = {k: v for k, v in kwargs.items() if k not in accepted and not _a_default(k, v)}
     if unknown:
-        raise ConfigError(f"{name} takes no {', '.join(f'model.{k}' for k in unknown)} (it takes "
-                          f"{', '.join(accepted) or 'no arguments'}); drop the override or set model.variant=none")
+        raise ConfigError(
+            f"{name} takes no {', '.join(f'model.{k}' for k in unknown)} (it takes "
+            f"{', '.join(accepted) or 'no arguments'}); drop the override or set model.variant=none"
+        )
     return {k: v for k, v in kwargs.items() if k in accepted}
 
 
@@ -106,8 +122,9 @@ def choose_model(cfg: DictConfig, datamodule: ImageClassificationData, spec: Fin
         weights = load_file(spec.init_from)
         sizes = dict(num_classes=datamodule.num_classes, in_chans=datamodule.in_chans)
         kwargs = model_kwargs(cfg.model, name)
-        if not weights_fit(sibling, weights, kwargs=model_kwargs(cfg.model, sibling), **sizes) \
-                and weights_fit(name, weights, kwargs=kwargs, **sizes):
+        if not weights_fit(sibling, weights, kwargs=model_kwargs(cfg.model, sibling), **sizes) and weights_fit(
+            name, weights, kwargs=kwargs, **sizes
+        ):
             log.info(f"note: {spec.init_from} fits {name}, not its small-image sibling {sibling}: training {name}")
             return name, kwargs
     return sibling, model_kwargs(cfg.model, sibling)
@@ -119,8 +136,10 @@ def input_size(cfg: DictConfig, name: str, datamodule: ImageClassificationData) 
     size = cfg.dataset.get("image_size") or info.input_size[1]
     smallest = info.min_input_size[1]
     if size < smallest:
-        raise ConfigError(f"dataset.image_size={size} is below {name}'s smallest input ({smallest} px); "
-                          f"use dataset.image_size={smallest} or more, or leave it null for {info.input_size[1]}")
+        raise ConfigError(
+            f"dataset.image_size={size} is below {name}'s smallest input ({smallest} px); "
+            f"use dataset.image_size={smallest} or more, or leave it null for {info.input_size[1]}"
+        )
     how = "" if size == datamodule.native_size else f", resized from the dataset's {datamodule.native_size} px"
     log.info(f"model: {name} ({info.paper}), input {datamodule.in_chans}x{size}x{size}{how}")
     return size
@@ -145,9 +164,11 @@ def resume_point(cfg: DictConfig, out_dir: Path) -> str | None:
 def check_resumes_same_model(ckpt_path: str, name: str) -> None:
     trained_as = load_training_checkpoint(ckpt_path)["hyper_parameters"]["model"]["name"]
     if trained_as != name:
-        raise ConfigError(f"{ckpt_path} was trained as {trained_as}, but this run builds {name}; resume it with "
-                          f"model={trained_as} (and its dataset), or start from its weights with "
-                          f"finetune.init_from={ckpt_path} instead of ckpt_path")
+        raise ConfigError(
+            f"{ckpt_path} was trained as {trained_as}, but this run builds {name}; resume it with "
+            f"model={trained_as} (and its dataset), or start from its weights with "
+            f"finetune.init_from={ckpt_path} instead of ckpt_path"
+        )
 
 
 def _finite(value: float) -> float | None:
@@ -185,18 +206,25 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     datamodule.set_model_input(size, info.mean, info.std)
     on_gpu = _on_gpu(cfg.trainer)
     module = ZooClassifier(
-        model={"name": name, "num_classes": datamodule.num_classes, "in_chans": datamodule.in_chans,
-               "kwargs": kwargs},
-        optimizer=_plain(cfg.optimizer), scheduler=_plain(cfg.get("scheduler")), finetune=_plain(cfg.finetune),
-        label_smoothing=cfg.get("label_smoothing", 0.0), compile=cfg.get("compile", False),
+        model={"name": name, "num_classes": datamodule.num_classes, "in_chans": datamodule.in_chans, "kwargs": kwargs},
+        optimizer=_plain(cfg.optimizer),
+        scheduler=_plain(cfg.get("scheduler")),
+        finetune=_plain(cfg.finetune),
+        label_smoothing=cfg.get("label_smoothing", 0.0),
+        compile=cfg.get("compile", False),
         channels_last=_resolve_auto(cfg.get("channels_last", "auto"), on_gpu, True, False),
-        class_names=list(datamodule.class_names), input_size=size,
+        class_names=list(datamodule.class_names),
+        input_size=size,
     )
     frozen_groups_at(module.net, spec, 0)  # misnamed groups fail here, before anything is written
     if spec.init_from and not ckpt_path:
         report = load_pretrained(module.net, spec.init_from, allow_partial=spec.allow_partial)
-        log.info("init_from %s: loaded %d tensors, re-initialised %s", spec.init_from, len(report.loaded),
-                 report.reinitialised or "nothing")
+        log.info(
+            "init_from %s: loaded %d tensors, re-initialised %s",
+            spec.init_from,
+            len(report.loaded),
+            report.reinitialised or "nothing",
+        )
     save_settings(out_dir, cfg)  # only now: every check above passed
 
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
@@ -210,15 +238,22 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     metrics = {k: _finite(float(v)) for k, v in trainer.callback_metrics.items()}
-    result = {**metrics, "run_dir": str(out_dir), "model": name, "epochs": epochs_done(trainer, last),
-              "best_model_path": getattr(trainer.checkpoint_callback, "best_model_path", ""),
-              "last_model_path": str(last) if last.is_file() else ""}
+    result = {
+        **metrics,
+        "run_dir": str(out_dir),
+        "model": name,
+        "epochs": epochs_done(trainer, last),
+        "best_model_path": getattr(trainer.checkpoint_callback, "best_model_path", ""),
+        "last_model_path": str(last) if last.is_file() else "",
+    }
     if trainer.is_global_zero:
         finished.write_text(json.dumps(result, indent=2, allow_nan=False))
-        log.info(f"\n{name}: val/acc {metrics.get('val/acc') or float('nan'):.4f} after {result['epochs']} epochs\n"
-              f"  run directory: {out_dir}\n  best checkpoint: {result['best_model_path']}\n"
-              f"  last checkpoint: {result['last_model_path']}\n"
-              f"  plots: {out_dir / 'curves.png'}, {out_dir / 'filters.png'}")
+        log.info(
+            f"\n{name}: val/acc {metrics.get('val/acc') or float('nan'):.4f} after {result['epochs']} epochs\n"
+            f"  run directory: {out_dir}\n  best checkpoint: {result['best_model_path']}\n"
+            f"  last checkpoint: {result['last_model_path']}\n"
+            f"  plots: {out_dir / 'curves.png'}, {out_dir / 'filters.png'}"
+        )
     return result
 
 

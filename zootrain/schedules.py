@@ -4,18 +4,20 @@ A factor scales every parameter group's own initial ``lr``, so per-group learnin
 decay) keep their ratios under any schedule. Factories that take ``total_steps`` are stepped every optimizer
 step; others (e.g. ``torch.optim.lr_scheduler.StepLR``) every epoch.
 """
+
 from __future__ import annotations
 
 import inspect
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 
-def warmup_cosine(optimizer: Optimizer, total_steps: int, warmup_fraction: float = 0.0,
-                  min_lr_ratio: float = 0.0) -> LambdaLR:
+def warmup_cosine(
+    optimizer: Optimizer, total_steps: int, warmup_fraction: float = 0.0, min_lr_ratio: float = 0.0
+) -> LambdaLR:
     """Linear warm-up from 0, then half a cosine down to ``min_lr_ratio`` × each group's lr."""
     warmup = int(total_steps * warmup_fraction)
 
@@ -28,8 +30,13 @@ def warmup_cosine(optimizer: Optimizer, total_steps: int, warmup_fraction: float
     return LambdaLR(optimizer, factor)
 
 
-def one_cycle(optimizer: Optimizer, total_steps: int, peak_fraction: float = 0.25, start_ratio: float = 0.04,
-              end_ratio: float = 1e-4) -> LambdaLR:
+def one_cycle(
+    optimizer: Optimizer,
+    total_steps: int,
+    peak_fraction: float = 0.25,
+    start_ratio: float = 0.04,
+    end_ratio: float = 1e-4,
+) -> LambdaLR:
     """Smith's one-cycle policy, peaking at each group's lr: linear up to the peak, then linear down."""
     peak = max(1, int(total_steps * peak_fraction))
 

@@ -1,5 +1,6 @@
 """Checks of the composed config before anything runs or is written: a wrong value is a one-line error naming
 the key, not a traceback from deep inside Lightning or PyTorch."""
+
 from __future__ import annotations
 
 from numbers import Real
@@ -46,18 +47,25 @@ def check_devices(trainer_cfg: DictConfig) -> None:
     devices = trainer_cfg.get("devices", 1)
     if on_cpu(trainer_cfg):
         several = devices not in (1, "1", "auto")
-        _require(not several or trainer_cfg.get("strategy") is not None, "trainer.devices", devices,
-                 "on the CPU that would start that many training processes; use trainer=ddp_cpu "
-                 f"trainer.devices={devices} to ask for them, or trainer.devices=1")
+        _require(
+            not several or trainer_cfg.get("strategy") is not None,
+            "trainer.devices",
+            devices,
+            "on the CPU that would start that many training processes; use trainer=ddp_cpu "
+            f"trainer.devices={devices} to ask for them, or trainer.devices=1",
+        )
         return
     if not _is_int(devices) or devices < 0:
         return
     available = torch.cuda.device_count()
     if devices > available:
-        raise ConfigError(f"trainer.devices={devices} GPUs requested but this machine has {available}; "
-                          f"set trainer.devices={available} or use trainer=cpu" if available else
-                          f"trainer.devices={devices} GPUs requested but this machine has no GPU; use trainer=cpu "
-                          "(or trainer=ddp_cpu for several CPU processes)")
+        raise ConfigError(
+            f"trainer.devices={devices} GPUs requested but this machine has {available}; "
+            f"set trainer.devices={available} or use trainer=cpu"
+            if available
+            else f"trainer.devices={devices} GPUs requested but this machine has no GPU; use trainer=cpu "
+            "(or trainer=ddp_cpu for several CPU processes)"
+        )
 
 
 def check_common(cfg: DictConfig) -> None:
@@ -69,15 +77,27 @@ def check_common(cfg: DictConfig) -> None:
 def check_train_settings(cfg: DictConfig) -> None:
     check_common(cfg)
     check_model_name(cfg.model.name)
-    _require(cfg.model.get("variant", "auto") in ("auto", "none"), "model.variant", cfg.model.get("variant"),
-             "choose auto (the small-image sibling on images of 64 px or less) or none (exactly model.name)")
+    _require(
+        cfg.model.get("variant", "auto") in ("auto", "none"),
+        "model.variant",
+        cfg.model.get("variant"),
+        "choose auto (the small-image sibling on images of 64 px or less) or none (exactly model.name)",
+    )
     trainer = cfg.trainer
     epochs = trainer.get("max_epochs")
-    _require(_is_int(epochs) and epochs >= 1 or epochs == -1, "trainer.max_epochs", epochs,
-             "give a whole number of epochs >= 1 (or -1 for no limit)")
+    _require(
+        _is_int(epochs) and epochs >= 1 or epochs == -1,
+        "trainer.max_epochs",
+        epochs,
+        "give a whole number of epochs >= 1 (or -1 for no limit)",
+    )
     clip = trainer.get("gradient_clip_val")
-    _require(clip is None or _is_number(clip) and clip >= 0, "trainer.gradient_clip_val", clip,
-             "give a number >= 0, or null for no clipping")
+    _require(
+        clip is None or _is_number(clip) and clip >= 0,
+        "trainer.gradient_clip_val",
+        clip,
+        "give a number >= 0, or null for no clipping",
+    )
     smoothing = cfg.get("label_smoothing", 0.0)
     _require(_is_number(smoothing) and 0 <= smoothing < 1, "label_smoothing", smoothing, "give a number in [0, 1)")
     lr = cfg.optimizer.get("lr")

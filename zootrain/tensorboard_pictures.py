@@ -1,7 +1,8 @@
 """Pictures in TensorBoard next to the curves: ``logger=tensorboard`` adds this callback (configs/logger).
 
-    tensorboard --logdir logs/train/runs/<run>/tensorboard    # then open http://localhost:6006, tab IMAGES
+tensorboard --logdir logs/train/runs/<run>/tensorboard    # then open http://localhost:6006, tab IMAGES
 """
+
 from __future__ import annotations
 
 import lightning as L
@@ -38,7 +39,7 @@ class TensorBoardPictures(L.Callback):
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         num_classes = len(self.confusion)
         pairs = batch[1] * num_classes + outputs.argmax(-1)
-        self.confusion += torch.bincount(pairs, minlength=num_classes ** 2).view(num_classes, num_classes)
+        self.confusion += torch.bincount(pairs, minlength=num_classes**2).view(num_classes, num_classes)
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         writer = self._writer(trainer)

@@ -8,6 +8,7 @@
 - ``config``: the dataset settings (``DatasetConfig``, also Hydra's ``dataset`` schema); ``datamodule``: the
   ``ImageClassificationData`` LightningDataModule.
 """
+
 from .augment import POLICIES, build_transform
 from .batched import BatchedLoader
 from .cifar_jpeg import CIFAR10_CLASSES, ZIP_ENV
@@ -17,6 +18,19 @@ from .datasets import DATASETS, DIGITS_MEAN, DIGITS_STD, DatasetSpec
 from .errors import DataConfigError
 from .splits import Split, stratified_split
 
-__all__ = ["CIFAR10_CLASSES", "DATASETS", "DIGITS_MEAN", "DIGITS_STD", "POLICIES", "ZIP_ENV", "BatchedLoader",
-           "DataConfigError", "DatasetConfig", "DatasetSpec", "ImageClassificationData", "Split", "build_transform",
-           "stratified_split"]
+__all__ = [
+    "CIFAR10_CLASSES",
+    "DATASETS",
+    "DIGITS_MEAN",
+    "DIGITS_STD",
+    "POLICIES",
+    "ZIP_ENV",
+    "BatchedLoader",
+    "DataConfigError",
+    "DatasetConfig",
+    "DatasetSpec",
+    "ImageClassificationData",
+    "Split",
+    "build_transform",
+    "stratified_split",
+]

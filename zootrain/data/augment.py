@@ -4,6 +4,7 @@ Augmentation runs at the dataset's native resolution and is followed by the resi
 a crop's padding of native_size // 8 is the same share of the image as size // 8 after resizing, at a fraction of
 the cost for upscaled inputs (AlexNet 227, Inception 299). Both paths then scale to [0, 1] and normalise.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,8 +42,11 @@ def build_transform(policy: str, train: bool, native_size: int, image_size: int,
     spec = POLICIES[policy]
     steps: list = [v2.ToImage()]
     if spec.resized_crop:
-        steps += ([v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip()] if train else
-                  [v2.Resize(round(image_size * 256 / 224), antialias=True), v2.CenterCrop(image_size)])
+        steps += (
+            [v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip()]
+            if train
+            else [v2.Resize(round(image_size * 256 / 224), antialias=True), v2.CenterCrop(image_size)]
+        )
     else:
         if train and spec.crop_padding(native_size):
             steps.append(v2.RandomCrop(native_size, padding=spec.crop_padding(native_size)))
@@ -68,8 +72,9 @@ def random_crop(images: Tensor, padding: int, generator: torch.Generator) -> Ten
     dy, dx = torch.randint(0, 2 * padding + 1, (2, n, 1), device=device, generator=generator)
     rows = (dy + torch.arange(h, device=device)).view(n, 1, h, 1)
     cols = (dx + torch.arange(w, device=device)).view(n, 1, 1, w)
-    return padded[torch.arange(n, device=device).view(n, 1, 1, 1), torch.arange(c, device=device).view(1, c, 1, 1),
-                  rows, cols]
+    return padded[
+        torch.arange(n, device=device).view(n, 1, 1, 1), torch.arange(c, device=device).view(1, c, 1, 1), rows, cols
+    ]
 
 
 def random_hflip(images: Tensor, generator: torch.Generator) -> Tensor:
@@ -77,8 +82,9 @@ def random_hflip(images: Tensor, generator: torch.Generator) -> Tensor:
     return torch.where(flip.view(-1, 1, 1, 1), F.horizontal_flip(images), images)
 
 
-def prepare_batch(images: Tensor, policy: str | None, image_size: int, mean, std,
-                  generator: torch.Generator | None = None) -> Tensor:
+def prepare_batch(
+    images: Tensor, policy: str | None, image_size: int, mean, std, generator: torch.Generator | None = None
+) -> Tensor:
     """uint8 (N, C, H, W) -> normalised float at ``image_size``; ``policy`` None: no augmentation."""
     spec = POLICIES[policy] if policy else Policy()
     if spec.resized_crop:

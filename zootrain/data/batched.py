@@ -2,6 +2,7 @@
 and augmented there a whole batch at a time, with the same policy table as the per-image path
 (``zootrain.data.augment``), so no worker process and no per-image Python sits between the data and the model.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,9 +25,24 @@ class BatchedLoader:
 
     batch_sampler = None  # Lightning inspects DataLoader-like iterables through ``sampler`` and ``batch_sampler``
 
-    def __init__(self, images: Tensor, labels: Tensor, batch_size: int, *, device: torch.device | str = "cpu",
-                 train: bool = False, augment: bool = False, policy: str = "none", image_size: int | None = None,
-                 mean=(0.5,), std=(0.5,), seed: int = 0, rank: int = 0, world_size: int = 1, shuffle: bool = True):
+    def __init__(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        batch_size: int,
+        *,
+        device: torch.device | str = "cpu",
+        train: bool = False,
+        augment: bool = False,
+        policy: str = "none",
+        image_size: int | None = None,
+        mean=(0.5,),
+        std=(0.5,),
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        shuffle: bool = True,
+    ):
         if augment and policy not in BATCHED_POLICIES:
             raise ValueError(f"policy {policy!r} has no batched version; choose one of {BATCHED_POLICIES}")
         self.images = images.to(device)
@@ -36,8 +52,11 @@ class BatchedLoader:
         self.image_size = image_size or images.shape[-1]
         self.mean, self.std = list(mean), list(std)
         self.seed, self.rank, self.world_size = seed, rank, world_size
-        self.sampler = EpochSampler(len(labels), seed, rank, world_size, shuffle=shuffle) if train else \
-            UnrepeatedDistributedSampler(range(len(labels)), num_replicas=world_size, rank=rank, shuffle=False)
+        self.sampler = (
+            EpochSampler(len(labels), seed, rank, world_size, shuffle=shuffle)
+            if train
+            else UnrepeatedDistributedSampler(range(len(labels)), num_replicas=world_size, rank=rank, shuffle=False)
+        )
 
     def __len__(self) -> int:
         n = len(self.sampler)
@@ -50,6 +69,6 @@ class BatchedLoader:
         stream = epoch * self.world_size + self.rank  # its own augmentation stream per (epoch, rank)
         generator = torch.Generator(self.labels.device).manual_seed(self.seed + 1_000_003 * stream)
         for i in range(len(self)):
-            batch = order[i * self.batch_size:(i + 1) * self.batch_size]
+            batch = order[i * self.batch_size : (i + 1) * self.batch_size]
             images = prepare_batch(self.images[batch], self.policy, self.image_size, self.mean, self.std, generator)
             yield images, self.labels[batch]

@@ -1,4 +1,5 @@
 """CIFAR-10 from JPEGs laid out cifar10/train/<class>/*.jpg in a folder or a zip, decoded once and cached."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,15 +25,21 @@ TMP_SUFFIX = ".tmp"  # <cache>.<writer pid>.tmp while a cache file is being writ
 
 def is_cifar_member(path: PurePath) -> bool:
     parts = path.parts
-    return (len(parts) >= 3 and parts[-3] == "train" and parts[-2] in CIFAR10_CLASSES
-            and path.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    return (
+        len(parts) >= 3
+        and parts[-3] == "train"
+        and parts[-2] in CIFAR10_CLASSES
+        and path.suffix.lower() in (".jpg", ".jpeg", ".png")
+    )
 
 
 def check_source(source: Path) -> None:
     """A JPEG source must be a folder or a zip archive: anything else fails here, naming the file."""
     if source.is_file() and not zipfile.is_zipfile(source):
-        raise DataConfigError(f"{source} is not a zip archive; dataset.zip_path (or ${ZIP_ENV}) must name the "
-                              "CIFAR-10 JPEG zip or a folder laid out cifar10/train/<class>/*.jpg")
+        raise DataConfigError(
+            f"{source} is not a zip archive; dataset.zip_path (or ${ZIP_ENV}) must name the "
+            "CIFAR-10 JPEG zip or a folder laid out cifar10/train/<class>/*.jpg"
+        )
 
 
 def _folder_members(source: Path) -> list[Path]:
@@ -61,11 +68,13 @@ def _read_jpegs(source: Path) -> tuple[list[str], list[bytes]]:
 
 def decode_images(blobs: list[bytes], desc: str) -> Tensor:
     """Encoded images -> uint8 (N, 3, H, W), decoded by a few threads (libjpeg runs outside the GIL)."""
-    def decode(chunk: list[bytes]) -> Tensor:
-        return torch.stack([decode_image(torch.frombuffer(bytearray(b), dtype=torch.uint8), ImageReadMode.RGB)
-                            for b in chunk])
 
-    chunks = [blobs[i:i + 1000] for i in range(0, len(blobs), 1000)]
+    def decode(chunk: list[bytes]) -> Tensor:
+        return torch.stack(
+            [decode_image(torch.frombuffer(bytearray(b), dtype=torch.uint8), ImageReadMode.RGB) for b in chunk]
+        )
+
+    chunks = [blobs[i : i + 1000] for i in range(0, len(blobs), 1000)]
     with ThreadPoolExecutor(DECODE_THREADS) as pool, tqdm(total=len(blobs), desc=desc, unit="img") as bar:
         decoded = []
         for images in pool.map(decode, chunks):
@@ -75,7 +84,7 @@ def decode_images(blobs: list[bytes], desc: str) -> Tensor:
 
 
 def cache_dir(preferred: Path | None, root: Path) -> Path:
-    for candidate in ([preferred] if preferred else [root / ".cache", Path.home() / ".cache" / "cnn-zoo"]):
+    for candidate in [preferred] if preferred else [root / ".cache", Path.home() / ".cache" / "cnn-zoo"]:
         try:
             candidate.mkdir(parents=True, exist_ok=True)
             if os.access(candidate, os.W_OK):
@@ -83,14 +92,15 @@ def cache_dir(preferred: Path | None, root: Path) -> Path:
         except OSError:
             continue
     tried = preferred or f"{root / '.cache'} and ~/.cache/cnn-zoo"
-    raise DataConfigError(f"no writable cache folder for decoded CIFAR-10 (tried {tried}); "
-                          "set dataset.cache_dir=... to a writable folder")
+    raise DataConfigError(
+        f"no writable cache folder for decoded CIFAR-10 (tried {tried}); set dataset.cache_dir=... to a writable folder"
+    )
 
 
 def _writer_alive(tmp: Path) -> bool:
     """Whether the process whose id is in ``<cache>.<pid>.tmp`` still runs (and so may still be writing it)."""
     try:
-        os.kill(int(tmp.name[:-len(TMP_SUFFIX)].rsplit(".", 1)[1]), 0)
+        os.kill(int(tmp.name[: -len(TMP_SUFFIX)].rsplit(".", 1)[1]), 0)
     except (ValueError, IndexError, OverflowError, ProcessLookupError):
         return False
     except PermissionError:  # alive, another user's
@@ -123,8 +133,10 @@ def cached_jpegs(source: Path, folder: Path) -> Split:
         return split
     names, blobs = _read_jpegs(source)
     if not names:
-        raise DataConfigError(f"{source} holds no images laid out cifar10/train/<class>/*.jpg with CIFAR-10's "
-                              f"classes ({', '.join(CIFAR10_CLASSES)})")
+        raise DataConfigError(
+            f"{source} holds no images laid out cifar10/train/<class>/*.jpg with CIFAR-10's "
+            f"classes ({', '.join(CIFAR10_CLASSES)})"
+        )
     labels = torch.tensor([CIFAR10_CLASSES.index(PurePath(n).parts[-2]) for n in names])
     images = decode_images(blobs, f"decoding {source.name} once (cached in {cache.parent})")
     if images.shape[1:] != (3, 32, 32):

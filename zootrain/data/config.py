@@ -5,6 +5,7 @@ holds only what differs for its dataset; a value of the wrong type fails when Hy
 key. ``dataset_config`` checks the same for every caller, plus unknown keys (``+dataset.foo=1`` composes), ranges
 and required values.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -22,24 +23,24 @@ RENAMED = {"gpu_resident": "dataset.loader=batched (auto: batched for every in-m
 
 @dataclass
 class DatasetConfig:
-    name: str = MISSING                   # a key of zootrain.data.DATASETS: digits, mnist, cifar10, imagefolder ...
-    root: str = "data"                    # where the dataset's files are (Hydra: ${paths.data_dir})
+    name: str = MISSING  # a key of zootrain.data.DATASETS: digits, mnist, cifar10, imagefolder ...
+    root: str = "data"  # where the dataset's files are (Hydra: ${paths.data_dir})
     batch_size: int = 128
-    num_workers: int | None = None        # None: 0 for in-memory datasets, min(8, CPUs) for image files
-    val_fraction: float = 0.1             # stratified share of the training images held out for validation
+    num_workers: int | None = None  # None: 0 for in-memory datasets, min(8, CPUs) for image files
+    val_fraction: float = 0.1  # stratified share of the training images held out for validation
     split_seed: int = 0
-    image_size: int | None = None         # None: the model's input size
-    mean: list[float] | None = None       # None: the dataset's statistics (train.py sets the model's)
+    image_size: int | None = None  # None: the model's input size
+    mean: list[float] | None = None  # None: the dataset's statistics (train.py sets the model's)
     std: list[float] | None = None
-    augment: bool = True                  # the dataset's augmentation policy (zootrain.data.augment.POLICIES)
-    classes: list[int] | None = None      # a subset of class indices, relabelled 0..k-1
+    augment: bool = True  # the dataset's augmentation policy (zootrain.data.augment.POLICIES)
+    classes: list[int] | None = None  # a subset of class indices, relabelled 0..k-1
     samples_per_class: int | None = None  # keep only this many training images per class
-    loader: str = "auto"                  # batched | per_image; auto: batched for in-memory datasets
-    cache_dir: str | None = None          # decoded CIFAR-10 JPEGs; None: <root>/.cache or ~/.cache/cnn-zoo
-    zip_path: str | None = None           # CIFAR-10 JPEG zip or folder (dataset=cifar10: $CNN_ZOO_CIFAR10_ZIP)
-    pin_memory: bool | None = None        # None: when training on a GPU
+    loader: str = "auto"  # batched | per_image; auto: batched for in-memory datasets
+    cache_dir: str | None = None  # decoded CIFAR-10 JPEGs; None: <root>/.cache or ~/.cache/cnn-zoo
+    zip_path: str | None = None  # CIFAR-10 JPEG zip or folder (dataset=cifar10: $CNN_ZOO_CIFAR10_ZIP)
+    pin_memory: bool | None = None  # None: when training on a GPU
     persistent_workers: bool = True
-    download: bool = False                # let torchvision download MNIST / Fashion-MNIST / CIFAR (needs network)
+    download: bool = False  # let torchvision download MNIST / Fashion-MNIST / CIFAR (needs network)
 
 
 # What configs/dataset/*.yaml start from. A `root: ???` in a YAML would not survive the merge onto a set root
@@ -52,8 +53,10 @@ FIELDS = tuple(f.name for f in fields(DatasetConfig))
 
 def _unknown(keys: list[str]) -> DataConfigError:
     hints = [f"dataset.{k} is now {RENAMED[k]}" for k in keys if k in RENAMED]
-    return DataConfigError(f"unknown dataset setting{'s' if len(keys) > 1 else ''} {', '.join(keys)}; "
-                           + ("; ".join(hints) if hints else f"the settings are {', '.join(FIELDS)}"))
+    return DataConfigError(
+        f"unknown dataset setting{'s' if len(keys) > 1 else ''} {', '.join(keys)}; "
+        + ("; ".join(hints) if hints else f"the settings are {', '.join(FIELDS)}")
+    )
 
 
 def _check_ranges(cfg: DatasetConfig) -> None:
@@ -75,8 +78,9 @@ def dataset_config(settings: dict[str, Any]) -> DatasetConfig:
         raise _unknown(unknown)
     required = [key for key, value in settings.items() if value == MISSING]  # merging "???" would keep the default
     if required:
-        raise DataConfigError(f"dataset.{required[0]} is required for dataset={settings.get('name')}: "
-                              f"set dataset.{required[0]}=...")
+        raise DataConfigError(
+            f"dataset.{required[0]} is required for dataset={settings.get('name')}: set dataset.{required[0]}=..."
+        )
     try:
         cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(DatasetConfig), settings))
     except OmegaConfBaseException as err:

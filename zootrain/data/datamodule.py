@@ -12,6 +12,7 @@ device and augments a batch at a time; ``per_image`` runs torchvision v2 transfo
 (folder datasets, decoded by workers, pinned memory on a GPU). Either way the training order and augmentation
 depend only on (seed, epoch), so a run resumed at epoch k sees the batches an uninterrupted run sees.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,9 +54,12 @@ class ImageClassificationData(L.LightningDataModule):
         self.save_hyperparameters(asdict(cfg))
         self.spec = spec = DATASETS[name]
         self.batched = self._use_batched(cfg)
-        self.request = LoadRequest(Path(cfg.root).expanduser(), cfg.download,
-                                   Path(cfg.zip_path).expanduser() if cfg.zip_path else None,
-                                   Path(cfg.cache_dir).expanduser() if cfg.cache_dir else None)
+        self.request = LoadRequest(
+            Path(cfg.root).expanduser(),
+            cfg.download,
+            Path(cfg.zip_path).expanduser() if cfg.zip_path else None,
+            Path(cfg.cache_dir).expanduser() if cfg.cache_dir else None,
+        )
         all_names = list(spec.class_names) if spec.class_names else spec.loader.class_names(self.request.root)
         self.classes = self._check_classes(cfg.classes, len(all_names))
         self._num_all_classes = len(all_names)
@@ -72,24 +76,30 @@ class ImageClassificationData(L.LightningDataModule):
     def _use_batched(self, cfg: DatasetConfig) -> bool:
         if cfg.loader == "batched" and not self.spec.in_memory:
             in_memory = ", ".join(n for n, s in DATASETS.items() if s.in_memory)
-            raise DataConfigError(f"dataset.loader=batched needs an in-memory dataset ({in_memory}); {cfg.name} is "
-                                  "decoded from image files: set dataset.loader=per_image (or auto)")
+            raise DataConfigError(
+                f"dataset.loader=batched needs an in-memory dataset ({in_memory}); {cfg.name} is "
+                "decoded from image files: set dataset.loader=per_image (or auto)"
+            )
         return cfg.loader == "batched" or (cfg.loader == "auto" and self.spec.in_memory)
 
     def _check_classes(self, classes: list[int] | None, total: int) -> list[int] | None:
         if classes is not None:
             bad = [c for c in classes if not 0 <= c < total]
             if bad or len(set(classes)) != len(classes) or not classes:
-                raise DataConfigError(f"dataset.classes={classes}: give distinct indices in 0..{total - 1} "
-                                      f"({self.config.name} has {total} classes)")
+                raise DataConfigError(
+                    f"dataset.classes={classes}: give distinct indices in 0..{total - 1} "
+                    f"({self.config.name} has {total} classes)"
+                )
         return classes
 
     def _stats(self, mean, std) -> tuple[tuple[float, ...], tuple[float, ...]]:
         if mean is None or std is None:
             return self.spec.mean, self.spec.std
         if len(mean) != self.in_chans or len(std) != self.in_chans:
-            rank_zero_info(f"mean/std of {len(mean)} channels do not fit {self.config.name}'s {self.in_chans}; "
-                           "normalising with the dataset's own statistics")
+            rank_zero_info(
+                f"mean/std of {len(mean)} channels do not fit {self.config.name}'s {self.in_chans}; "
+                "normalising with the dataset's own statistics"
+            )
             return self.spec.mean, self.spec.std
         return tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
@@ -176,30 +186,51 @@ class ImageClassificationData(L.LightningDataModule):
         device, rank, world = self._distributed()
         if self.batched:
             overfit = self.trainer is not None and self.trainer.overfit_batches > 0  # the same few batches each epoch
-            return BatchedLoader(data.images, data.labels, cfg.batch_size, device=device, train=train,
-                                 augment=train and cfg.augment, policy=self.spec.policy, image_size=self.image_size,
-                                 mean=self.mean, std=self.std, seed=self._order_seed(), rank=rank, world_size=world,
-                                 shuffle=not overfit)
+            return BatchedLoader(
+                data.images,
+                data.labels,
+                cfg.batch_size,
+                device=device,
+                train=train,
+                augment=train and cfg.augment,
+                policy=self.spec.policy,
+                image_size=self.image_size,
+                mean=self.mean,
+                std=self.std,
+                seed=self._order_seed(),
+                rank=rank,
+                world_size=world,
+                shuffle=not overfit,
+            )
         return self._per_image_loader(data, train, device, rank, world)
 
     def _per_image_loader(self, data: Split, train: bool, device: torch.device, rank: int, world: int) -> DataLoader:
         cfg = self.config
         augment = train and cfg.augment
         transform = build_transform(self.spec.policy, augment, self.native_size, self.image_size, self.mean, self.std)
-        dataset = (TensorImageDataset(data.images, data.labels, transform) if data.images is not None
-                   else FileImageDataset(data.paths, data.labels, transform))
+        dataset = (
+            TensorImageDataset(data.images, data.labels, transform)
+            if data.images is not None
+            else FileImageDataset(data.paths, data.labels, transform)
+        )
         # Training: (seed, epoch) decide the order and each image's augmentation. Evaluation: every image once.
         if train:
             sampler = EpochSampler(len(dataset), self._order_seed(), rank, world, item_seeds=augment)
         else:
             sampler = UnrepeatedDistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False)
-        workers = (0 if self.spec.in_memory else min(8, os.cpu_count() or 1)) if cfg.num_workers is None \
-            else cfg.num_workers
+        workers = (
+            (0 if self.spec.in_memory else min(8, os.cpu_count() or 1)) if cfg.num_workers is None else cfg.num_workers
+        )
         pin_memory = device.type == "cuda" if cfg.pin_memory is None else cfg.pin_memory
         return DataLoader(
-            dataset, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate_readable,
+            dataset,
+            batch_size=cfg.batch_size,
+            sampler=sampler,
+            collate_fn=collate_readable,
             drop_last=train and len(sampler) > cfg.batch_size,  # no 1-image batch for BatchNorm at an epoch's end
-            num_workers=workers, pin_memory=pin_memory, persistent_workers=cfg.persistent_workers and workers > 0,
+            num_workers=workers,
+            pin_memory=pin_memory,
+            persistent_workers=cfg.persistent_workers and workers > 0,
         )
 
     def train_dataloader(self):

@@ -4,6 +4,7 @@ digits ships no test split: a fixed, stratified 15% (seed ``DIGITS_TEST_SEED``, 
 held out as its test split, so evaluation always sees images no run trained or validated on. CIFAR-10 read from
 the JPEG zip has no test images.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -103,14 +104,21 @@ DOWNLOAD_FIX = "pass dataset.download=true (needs network) to fetch torchvision'
 
 def _torchvision_loader(dataset_cls, folder: str) -> Loader:
     """Train/test splits of a torchvision dataset stored under ``root/folder``."""
+
     def load(req: LoadRequest, split: str) -> Split | None:
         if split == "val":
             return None
         ds, reason = _open_torchvision(dataset_cls, req, split == "train")
         if ds is None:
-            raise missing(dataset_cls.__name__, [f"torchvision's {dataset_cls.__name__} files in {req.root / folder}"],
-                          [DOWNLOAD_FIX, f"or put those files at {req.root / folder}, or set dataset.root=... to "
-                                         "the folder holding them"], reason)
+            raise missing(
+                dataset_cls.__name__,
+                [f"torchvision's {dataset_cls.__name__} files in {req.root / folder}"],
+                [
+                    DOWNLOAD_FIX,
+                    f"or put those files at {req.root / folder}, or set dataset.root=... to the folder holding them",
+                ],
+                reason,
+            )
         return _uint8_split(ds.data, ds.targets)
 
     return load
@@ -132,12 +140,18 @@ def _load_cifar10(req: LoadRequest, split: str) -> Split | None:
     if source is None:
         looked = [] if req.zip_path else [f"torchvision's format in {req.root / 'cifar-10-batches-py'}"]
         looked += [f"a zip or folder laid out cifar10/train/<class>/*.jpg at {s}" for s in sources]
-        raise missing("CIFAR-10", looked, [
-            DOWNLOAD_FIX,
-            f"or dataset.zip_path=/path/to/cifar10-train-jpeg.zip (or a folder laid out cifar10/train/<class>/*.jpg; "
-            f"dataset=cifar10 reads it from the environment variable {ZIP_ENV} when set)",
-            f"or put the files at {req.root / 'cifar10' / 'train'} or {req.root / 'cifar10-train-jpeg.zip'}",
-        ], reason)
+        raise missing(
+            "CIFAR-10",
+            looked,
+            [
+                DOWNLOAD_FIX,
+                "or dataset.zip_path=/path/to/cifar10-train-jpeg.zip (or a folder laid out "
+                "cifar10/train/<class>/*.jpg; "
+                f"dataset=cifar10 reads it from the environment variable {ZIP_ENV} when set)",
+                f"or put the files at {req.root / 'cifar10' / 'train'} or {req.root / 'cifar10-train-jpeg.zip'}",
+            ],
+            reason,
+        )
     check_source(source)
     if reason:
         rank_zero_warn(f"CIFAR-10 {reason}; using the JPEGs in {source} instead")
@@ -145,23 +159,70 @@ def _load_cifar10(req: LoadRequest, split: str) -> Split | None:
 
 
 DATASETS: dict[str, DatasetSpec] = {
-    "digits": DatasetSpec(channels=1, native_size=8, class_names=DIGIT_CLASSES, policy="mnist", loader=_load_digits,
-                          mean=DIGITS_MEAN, std=DIGITS_STD),
-    "mnist": DatasetSpec(channels=1, native_size=28, class_names=DIGIT_CLASSES, policy="mnist",
-                         loader=_torchvision_loader(tv_datasets.MNIST, "MNIST/raw"), mean=MNIST_MEAN, std=MNIST_STD),
-    "fashion_mnist": DatasetSpec(channels=1, native_size=28, class_names=tuple(tv_datasets.FashionMNIST.classes),
-                                 policy="mnist",
-                                 loader=_torchvision_loader(tv_datasets.FashionMNIST, "FashionMNIST/raw"),
-                                 mean=FASHION_MEAN, std=FASHION_STD),
-    "cifar10": DatasetSpec(channels=3, native_size=32, class_names=CIFAR10_CLASSES, policy="cifar",
-                           loader=_load_cifar10, mean=CIFAR10_MEAN, std=CIFAR10_STD),
-    "cifar100": DatasetSpec(channels=3, native_size=32, class_names=CIFAR100_CLASSES, policy="cifar",
-                            loader=_torchvision_loader(tv_datasets.CIFAR100, "cifar-100-python"),
-                            mean=CIFAR100_MEAN, std=CIFAR100_STD),
-    "imagefolder": DatasetSpec(channels=3, native_size=224, class_names=None, policy="imagenet",
-                               loader=FolderLoader("Image folder", False), mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                               in_memory=False),
-    "imagenet": DatasetSpec(channels=3, native_size=224, class_names=None, policy="imagenet",
-                            loader=FolderLoader("ImageNet", True), mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                            has_test=False, in_memory=False),  # its val/ folder is the evaluation split
+    "digits": DatasetSpec(
+        channels=1,
+        native_size=8,
+        class_names=DIGIT_CLASSES,
+        policy="mnist",
+        loader=_load_digits,
+        mean=DIGITS_MEAN,
+        std=DIGITS_STD,
+    ),
+    "mnist": DatasetSpec(
+        channels=1,
+        native_size=28,
+        class_names=DIGIT_CLASSES,
+        policy="mnist",
+        loader=_torchvision_loader(tv_datasets.MNIST, "MNIST/raw"),
+        mean=MNIST_MEAN,
+        std=MNIST_STD,
+    ),
+    "fashion_mnist": DatasetSpec(
+        channels=1,
+        native_size=28,
+        class_names=tuple(tv_datasets.FashionMNIST.classes),
+        policy="mnist",
+        loader=_torchvision_loader(tv_datasets.FashionMNIST, "FashionMNIST/raw"),
+        mean=FASHION_MEAN,
+        std=FASHION_STD,
+    ),
+    "cifar10": DatasetSpec(
+        channels=3,
+        native_size=32,
+        class_names=CIFAR10_CLASSES,
+        policy="cifar",
+        loader=_load_cifar10,
+        mean=CIFAR10_MEAN,
+        std=CIFAR10_STD,
+    ),
+    "cifar100": DatasetSpec(
+        channels=3,
+        native_size=32,
+        class_names=CIFAR100_CLASSES,
+        policy="cifar",
+        loader=_torchvision_loader(tv_datasets.CIFAR100, "cifar-100-python"),
+        mean=CIFAR100_MEAN,
+        std=CIFAR100_STD,
+    ),
+    "imagefolder": DatasetSpec(
+        channels=3,
+        native_size=224,
+        class_names=None,
+        policy="imagenet",
+        loader=FolderLoader("Image folder", False),
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        in_memory=False,
+    ),
+    "imagenet": DatasetSpec(
+        channels=3,
+        native_size=224,
+        class_names=None,
+        policy="imagenet",
+        loader=FolderLoader("ImageNet", True),
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        has_test=False,
+        in_memory=False,
+    ),  # its val/ folder is the evaluation split
 }

@@ -1,4 +1,5 @@
 """The data layer's user-facing error: the command line prints it as one line instead of a traceback."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """Folder datasets: one sub-folder per class, ``root/<class>/*`` or ``root/{train,val,test}/<class>/*``."""
+
 from __future__ import annotations
 
 import os
@@ -30,10 +31,16 @@ class FolderLoader:
             return {s: root / s for s in ("train", "val", "test") if (root / s).is_dir()}
         if root.is_dir() and not self.require_train_dir and class_dirs(root):
             return {"train": root}
-        layout = "root/train/<class>/*, root/val/<class>/*" if self.require_train_dir else \
-            "root/<class>/* or root/{train,val,test}/<class>/*"
-        raise missing(self.title, [f"image folders laid out {layout} with root = {root}"],
-                      ["put the images there (one sub-folder per class), or set dataset.root=... to their folder"])
+        layout = (
+            "root/train/<class>/*, root/val/<class>/*"
+            if self.require_train_dir
+            else "root/<class>/* or root/{train,val,test}/<class>/*"
+        )
+        raise missing(
+            self.title,
+            [f"image folders laid out {layout} with root = {root}"],
+            ["put the images there (one sub-folder per class), or set dataset.root=... to their folder"],
+        )
 
     def class_names(self, root: Path) -> list[str]:
         return class_dirs(self.split_dirs(root)["train"])
@@ -46,8 +53,7 @@ class FolderLoader:
         extra = sorted(set(class_dirs(dirs[split])) - set(names))
         if extra:
             raise DataConfigError(f"{dirs[split]} has class folders {extra} that {dirs['train']} lacks")
-        samples = make_dataset(str(dirs[split]), {n: i for i, n in enumerate(names)}, IMG_EXTENSIONS,
-                               allow_empty=True)
+        samples = make_dataset(str(dirs[split]), {n: i for i, n in enumerate(names)}, IMG_EXTENSIONS, allow_empty=True)
         if not samples:
             raise DataConfigError(f"{dirs[split]} holds no images in class sub-folders (<class>/*.jpg)")
         paths, labels = zip(*samples)

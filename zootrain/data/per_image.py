@@ -2,6 +2,7 @@
 in memory or to image files decoded by its workers. An item's augmentation can be seeded by the sampler
 (``EpochSampler(item_seeds=True)``), so it does not depend on which worker draws it or on what ran before.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -55,8 +56,10 @@ def collate_readable(batch: list):
     """``default_collate`` of the samples that could be read (``FileImageDataset`` gives None for the others)."""
     readable = [sample for sample in batch if sample is not None]
     if not readable:
-        raise DataConfigError(f"none of the {len(batch)} images of a batch could be read: see the warnings above "
-                              "naming them; remove or replace those files")
+        raise DataConfigError(
+            f"none of the {len(batch)} images of a batch could be read: see the warnings above "
+            "naming them; remove or replace those files"
+        )
     return default_collate(readable)
 
 

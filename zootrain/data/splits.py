@@ -1,4 +1,5 @@
 """Splits and their order: stratified seeded hold-outs, and an epoch order that depends only on (seed, epoch)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -63,8 +64,9 @@ class EpochSampler(DistributedSampler):
     ``shuffle=False`` keeps the images in order (``overfit_batches``).
     """
 
-    def __init__(self, size: int, seed: int, rank: int = 0, world_size: int = 1, item_seeds: bool = False,
-                 shuffle: bool = True):
+    def __init__(
+        self, size: int, seed: int, rank: int = 0, world_size: int = 1, item_seeds: bool = False, shuffle: bool = True
+    ):
         super().__init__(range(size), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed, drop_last=True)
         self.item_seeds = item_seeds
 
