@@ -20,7 +20,13 @@ from zootrain.data import CIFAR10_CLASSES, ZIP_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = REPO_ROOT / "benchmarks"
-SMOKE_TESTED = {"data_path.py", "lightning_overhead.py", "time_to_accuracy.py", "zoo_vs_torchvision.py"}
+SMOKE_TESTED = {
+    "bad_inputs.py",
+    "data_path.py",
+    "lightning_overhead.py",
+    "time_to_accuracy.py",
+    "zoo_vs_torchvision.py",
+}
 STEP_FIGURES = ("images_per_s", "median_step_s", "mean_step_s", "min_step_s", "max_step_s")
 CIFAR_PER_CLASS = 10  # 100 images: 90 to train on, 10 held out for validation
 
@@ -210,3 +216,27 @@ def test_time_to_accuracy_reports_the_time_to_target(tmp_path, preset, request):
     assert summary["runs"] == summary["runs_reaching_target"] == 2
     assert_finite(summary["time_to_target_s"], "mean", "std")
     assert (tmp_path / "runs" / f"{preset}-seed43").is_dir()
+
+
+def test_bad_inputs_audit_classifies_a_row(tmp_path):
+    out = tmp_path / "audit.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "bad_inputs.py"),
+            "--checkout",
+            str(REPO_ROOT),
+            "--out",
+            str(out),
+            "--rows",
+            "38",
+        ],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    audit = json.loads(out.read_text())
+    assert [(r["row"], r["outcome"]) for r in audit["rows"]] == [(38, "clear")]
+    assert audit["counts"] == {"clear": 1}

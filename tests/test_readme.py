@@ -64,6 +64,7 @@ def expects_failure(command: str) -> str | None:
 def workdir(tmp_path_factory):
     """The files the README's commands name: a small image folder and a torchvision-format weights file."""
     root = tmp_path_factory.mktemp("readme")
+    (root / "docs").symlink_to(REPO / "docs")  # the commands run from the checkout's root, where docs/ is
     for label, colour in (("daisy", (250, 250, 200)), ("rose", (200, 30, 40))):
         folder = root / "data" / "flowers" / label
         folder.mkdir(parents=True)

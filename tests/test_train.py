@@ -10,9 +10,8 @@ import pytest
 import torch
 from conftest import CONFIG_DIR, compose_config
 from hydra.errors import MissingConfigException
-from test_zoo_contract import registry
 
-from zoo import list_models
+from zoo import list_models, model_info
 from zoo.registry import model_arguments
 from zootrain.run import evaluate, train
 
@@ -77,7 +76,14 @@ def test_same_seed_deterministic_runs_give_identical_metrics(make_cfg):
     assert keys and all(runs[0][k] == runs[1][k] for k in keys)
 
 
-@pytest.mark.parametrize("model", registry() + FAMILY_ALIASES)
+# ImageNet-sized models take 10-50 s each on 2 CPU cores (the README's commands run inception_v3, alexnet and
+# resnet18 at full size by default): they run with -m slow
+SMALL_OR_SLOW = [
+    n if model_info(n).input_size[1] <= 64 else pytest.param(n, marks=pytest.mark.slow) for n in list_models()
+]
+
+
+@pytest.mark.parametrize("model", SMALL_OR_SLOW)
 def test_every_model_config_passes_fast_dev_run(make_cfg, model):
     result = train(make_cfg(f"model={model}", "debug=fast_dev_run", "dataset.batch_size=2"))
     assert result["model"] in list_models()

@@ -17,6 +17,10 @@ removes the auxiliary heads for good (a feature extractor has no classes to supe
 
 Forward passes iterate the children in registration order and look names up in lists and dicts, so they
 script with TorchScript, trace, export and compile without Python branching on tensor shapes.
+
+Deviations (of what is built here, for every network of the family; each network's module lists its own):
+- ``AtLeast`` repeats feature maps smaller than an auxiliary head's pooling window up to its size, so training
+  runs at every input the main path accepts; wherever the paper's head runs it is the identity.
 """
 
 from collections.abc import Callable, Iterable, Sequence
