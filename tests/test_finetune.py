@@ -240,3 +240,38 @@ def test_gradual_unfreezing_keeps_ddp_replicas_identical(make_cfg, tmp_path):
     assert all(torch.equal(ranks[0][k], ranks[1][k]) for k in ranks[0])
     thawed = [k for k in _keys_in(create_model("resnet18_cifar"), ["stage1"]) if k.endswith("conv1.weight")]
     assert thawed and all(not torch.equal(ranks[0][k], start[k]) for k in thawed)  # the backbone did train
+
+
+def test_freeze_is_honoured_under_gradual_unfreezing(make_cfg):
+    ckpt = _digits_checkpoint(make_cfg)
+    snap = Snapshot()
+    train(
+        make_cfg(
+            "model=resnet18",
+            *QUICK,
+            "trainer.max_epochs=2",
+            f"finetune.init_from={ckpt}",
+            "finetune.strategy=freeze_unfreeze",
+            "finetune.unfreeze_at_epoch=1",
+            "finetune.freeze=[stem]",
+        ),
+        extra_callbacks=[snap],
+    )
+    assert [epoch["stem"] for epoch in snap.trainable] == [False, False]  # frozen for the whole run
+    assert [epoch["stage1"] for epoch in snap.trainable] == [False, True]  # thawed at epoch 1
+
+
+def test_unfreezing_at_epoch_zero_trains_everything_from_the_start(make_cfg):
+    ckpt = _digits_checkpoint(make_cfg)
+    snap = Snapshot()
+    train(
+        make_cfg(
+            "model=resnet18",
+            *QUICK,
+            f"finetune.init_from={ckpt}",
+            "finetune.strategy=freeze_unfreeze",
+            "finetune.unfreeze_at_epoch=0",
+        ),
+        extra_callbacks=[snap],
+    )
+    assert all(snap.trainable[0].values())

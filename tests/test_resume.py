@@ -168,3 +168,12 @@ def test_finished_run_is_not_trained_again(make_cfg, caplog):
     again = train(make_cfg(*QUICK, "trainer.max_epochs=2"))
     assert again == json.loads(json.dumps(first))
     assert "already holds this finished run" in caplog.text
+
+
+def test_the_console_is_quiet_and_train_log_holds_the_run(killed_and_resumed):
+    root, resumed = killed_and_resumed
+    shown = resumed.stdout + resumed.stderr
+    for noise in ("Tip:", "will be deleted", "LeafSpec", "TPU available"):
+        assert noise not in shown, noise
+    log = (root / "killed" / "train.log").read_text()
+    assert "model: lenet5" in log and "val/acc" in log and "resuming the unfinished run" in log
