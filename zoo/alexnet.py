@@ -37,7 +37,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from .base import ZooModel
-from .registry import CIFAR10_MEAN, CIFAR10_STD, register_model
+from .registry import CIFAR_INPUT, register_model
 
 PAPER = "Krizhevsky et al., ImageNet Classification with Deep Convolutional Neural Networks, NeurIPS 2012"
 
@@ -178,12 +178,8 @@ def _register(name: str) -> None:
         register_model(
             AlexNet,
             paper=PAPER,
-            input_size=(3, 32, 32),
             min_input_size=(3, smallest, smallest),
-            mean=CIFAR10_MEAN,
-            std=CIFAR10_STD,
-            num_classes=10,
-            tags=("cifar",),
+            **CIFAR_INPUT,
         )(factory)
     else:
         register_model(

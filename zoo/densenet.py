@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import ZooModel
-from .registry import CIFAR10_MEAN, CIFAR10_STD, register_model
+from .registry import CIFAR_INPUT, register_model
 
 PAPER = "Huang et al., Densely Connected Convolutional Networks, CVPR 2017, arXiv:1608.06993"
 
@@ -205,16 +205,12 @@ def _register(name: str) -> None:
 
     factory.__name__ = factory.__qualname__ = name
     factory.__doc__ = f"DenseNet-BC ({name}, k={config.growth_rate}, blocks {config.block_layers}). {PAPER}."
-    sizes = dict(
-        input_size=(3, config.input_size, config.input_size),
-        min_input_size=(3, config.min_input_size, config.min_input_size),
-    )
+    smallest = (3, config.min_input_size, config.min_input_size)
     if cifar:
-        register_model(
-            DenseNet, paper=PAPER, mean=CIFAR10_MEAN, std=CIFAR10_STD, num_classes=10, tags=("cifar",), **sizes
-        )(factory)
+        register_model(DenseNet, paper=PAPER, min_input_size=smallest, **CIFAR_INPUT)(factory)
     else:
-        register_model(DenseNet, paper=PAPER, **sizes)(factory)
+        size = (3, config.input_size, config.input_size)
+        register_model(DenseNet, paper=PAPER, input_size=size, min_input_size=smallest)(factory)
 
 
 for _name in DENSENET_CONFIGS:

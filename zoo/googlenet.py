@@ -37,7 +37,7 @@ from functools import partial
 import torch.nn as nn
 
 from .inception_blocks import AtLeast, AuxHead, BasicConv2d, Block, Branch, ConvFactory, ConvSpec, Group, InceptionNet
-from .registry import CIFAR10_MEAN, CIFAR10_STD, register_model
+from .registry import CIFAR_INPUT, register_model
 
 PAPER = "Szegedy et al., Going Deeper with Convolutions, CVPR 2015, arXiv:1409.4842"
 
@@ -156,12 +156,8 @@ def googlenet(num_classes: int = 1000, in_chans: int = 3, aux: bool = True) -> G
 @register_model(
     GoogLeNet,
     paper=PAPER,
-    input_size=(3, 32, 32),
     min_input_size=(3, 4, 4),
-    mean=CIFAR10_MEAN,
-    std=CIFAR10_STD,
-    num_classes=10,
-    tags=("cifar",),
+    **CIFAR_INPUT,
 )
 def googlenet_cifar(num_classes: int = 10, in_chans: int = 3) -> GoogLeNet:
     """GoogLeNet's inception blocks for 32x32 inputs: 3x3 stem, batch norm, no LRN, no auxiliary heads."""

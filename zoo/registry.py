@@ -21,6 +21,14 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 MNIST_MEAN = (0.1307,)
 MNIST_STD = (0.3081,)
+# what every model built for CIFAR-sized images registers with: 32x32 RGB, CIFAR-10's statistics, 10 classes
+CIFAR_INPUT = {
+    "input_size": (3, 32, 32),
+    "mean": CIFAR10_MEAN,
+    "std": CIFAR10_STD,
+    "num_classes": 10,
+    "tags": ("cifar",),
+}
 SMALL_INPUT_PIXELS = 64  # images this size or smaller are "small" (CIFAR, MNIST): see ModelInfo.small_input_model
 
 

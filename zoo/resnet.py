@@ -24,7 +24,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from .base import ZooModel
-from .registry import CIFAR10_MEAN, CIFAR10_STD, register_model
+from .registry import CIFAR_INPUT, register_model
 
 PAPER = "He et al., Deep Residual Learning for Image Recognition, CVPR 2016, arXiv:1512.03385"
 
@@ -166,12 +166,8 @@ def _register(depth: int, cifar: bool) -> None:
         register_model(
             ResNet,
             paper=PAPER,
-            input_size=(3, 32, 32),
             min_input_size=(3, 8, 8),
-            mean=CIFAR10_MEAN,
-            std=CIFAR10_STD,
-            num_classes=10,
-            tags=("cifar",),
+            **CIFAR_INPUT,
         )(factory)
     else:
         register_model(

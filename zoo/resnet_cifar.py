@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import ZooModel
-from .registry import CIFAR10_MEAN, CIFAR10_STD, register_model
+from .registry import CIFAR_INPUT, register_model
 from .resnet import PAPER, BasicBlock
 
 # Table 6: depth 6n+2 -> n, the number of blocks per stage
@@ -136,12 +136,8 @@ def _register(depth: int) -> None:
     register_model(
         CifarResNet,
         paper=PAPER,
-        input_size=(3, 32, 32),
         min_input_size=(3, 8, 8),
-        mean=CIFAR10_MEAN,
-        std=CIFAR10_STD,
-        num_classes=10,
-        tags=("cifar",),
+        **CIFAR_INPUT,
     )(factory)
 
 

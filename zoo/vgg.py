@@ -32,7 +32,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from .base import ZooModel
-from .registry import CIFAR10_MEAN, CIFAR10_STD, register_model
+from .registry import CIFAR_INPUT, register_model
 
 PAPER = (
     "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition, ICLR 2015, "
@@ -152,12 +152,8 @@ def _register(depth: int, batch_norm: bool, cifar: bool) -> None:
         register_model(
             VGGCifar,
             paper=PAPER,
-            input_size=(3, 32, 32),
             min_input_size=smallest,
-            mean=CIFAR10_MEAN,
-            std=CIFAR10_STD,
-            num_classes=10,
-            tags=("cifar",),
+            **CIFAR_INPUT,
         )(factory)
     else:
         register_model(
