@@ -177,3 +177,17 @@ def test_the_console_is_quiet_and_train_log_holds_the_run(killed_and_resumed):
         assert noise not in shown, noise
     log = (root / "killed" / "train.log").read_text()
     assert "model: lenet5" in log and "val/acc" in log and "resuming the unfinished run" in log
+
+
+def test_only_rank_zero_touches_metrics_csv(tmp_path, monkeypatch):
+    # another rank rewriting metrics.csv while rank 0 appends to it broke DDP runs at random
+    from lightning.pytorch.utilities import rank_zero_only
+
+    from zootrain.resume import RunCSVLogger
+
+    (tmp_path / "metrics.csv").write_text("epoch,step,val/acc\n0,5,0.5\n")
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    logger = RunCSVLogger(save_dir=str(tmp_path), name="", version="")
+    logger.experiment.log_metrics({"val/acc": 0.9}, step=9)
+    logger.save()
+    assert (tmp_path / "metrics.csv").read_text() == "epoch,step,val/acc\n0,5,0.5\n"

@@ -16,6 +16,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.weights import WeightsError
@@ -109,6 +110,7 @@ class RunCSVLogger(CSVLogger):
     resume_step = 0  # the global step of the checkpoint the run resumes from; 0 for a fresh start
 
     @property
+    @rank_zero_experiment
     def experiment(self) -> ExperimentWriter:
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)
