@@ -21,7 +21,6 @@ import logging
 import tempfile
 import time
 import warnings
-from types import SimpleNamespace
 
 import lightning as L
 import torch
@@ -78,22 +77,9 @@ def steady_intervals(stamps: list[float], warmup: int) -> list[float]:
     return [end - start for start, end in zip(stamps[warmup:], stamps[warmup + 1 :])]
 
 
-def bare_optimizer(module: ZooClassifier) -> torch.optim.Optimizer:
-    """``configure_optimizers`` outside a Trainer (scheduler=None: the optimizer alone).
-
-    It reads the trainer's gradient clipping (fused kernels only without it); a stand-in holding that one setting,
-    unset as in ``lightning_run``'s Trainer, makes the choice the Lightning side makes.
-    """
-    module.trainer = SimpleNamespace(gradient_clip_val=None)
-    try:
-        return module.configure_optimizers()
-    finally:
-        module.trainer = None
-
-
 def bare_run(module: ZooClassifier, loader: DataLoader, setting: Setting, warmup: int) -> list[float]:
     net, device = module.net, module.device
-    optimizer = bare_optimizer(module)
+    optimizer = module.configure_optimizers()  # scheduler=None: the optimizer alone
     memory_format = torch.channels_last if setting.channels_last else torch.contiguous_format
     stamps = []
     net.train()
