@@ -8,8 +8,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from zootrain.hardware import gpu_precision
 from zootrain.module import ZooClassifier
-from zootrain.run import gpu_precision, train
+from zootrain.run import train
 
 SGD = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1}
 

@@ -49,6 +49,8 @@ class ModelInfo:
     # the registered model that serves images of at most SMALL_INPUT_PIXELS for this design (its CIFAR-sized
     # sibling), or None when the zoo has none and small images must be upscaled to ``input_size``
     small_input_model: str | None = None
+    # the zoo module that builds it (resnet, resnet_cifar, densenet, ...): what per-family policies are keyed on
+    family: str = ""
 
 
 _REGISTRY: dict[str, tuple[Callable[..., nn.Module], ModelInfo]] = {}
@@ -88,6 +90,7 @@ def register_model(
             num_classes=num_classes,
             tags=tags,
             small_input_model=small_input_model,
+            family=factory.__module__.rsplit(".", 1)[-1],
         )
         _REGISTRY[name] = (factory, info)
         return factory
