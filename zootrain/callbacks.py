@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import lightning as L
@@ -14,6 +15,7 @@ from zoo import visualize
 from .plots import plot_confusion, plot_curves, plot_per_class
 
 PATCH_IMAGES = 256  # validation images searched for the patches that excite a deeper stage most
+PLOT_GAP = 20  # curves.png waits this many times its own drawing time between redraws during training
 SMALL_KERNEL = 3  # first-layer kernels this small say little: a deeper stage is shown too
 
 
@@ -29,9 +31,13 @@ def validation_images(datamodule, count: int) -> torch.Tensor:
 
 
 class RunPlots(L.Callback):
-    """Writes ``curves.png`` (per epoch) and, at the end, ``filters.png``: the first convolution's kernels before and
-    after training side by side; for 3x3 (or smaller) first layers also ``deeper_patches.png``, the validation patches
-    that excite a deeper stage's channels most (``zoo.visualize.top_activating_patches``).
+    """Writes ``curves.png`` during training and at the end; at the end also ``filters.png``, the first convolution's
+    kernels before and after training side by side, and for 3x3 (or smaller) first layers ``deeper_patches.png``,
+    the validation patches that excite a deeper stage's channels most (``zoo.visualize.top_activating_patches``).
+
+    During training ``curves.png`` is redrawn after an epoch only once at least ``PLOT_GAP`` times as long as the
+    last drawing took has passed: a picture every epoch of a long run, and plotting kept to a few percent of a run
+    whose epochs take a fraction of a second (the default digits run spent a quarter of its time drawing curves).
 
     The per-epoch history and the initial kernels are part of the checkpoint, so a resumed run's pictures include the
     epochs before the restart.
@@ -41,6 +47,7 @@ class RunPlots(L.Callback):
         self.dirpath = Path(dirpath)
         self.history: list[dict[str, float]] = []
         self.filters_before: torch.Tensor | None = None
+        self.next_plot_at = 0.0  # time.perf_counter() after which curves.png may be redrawn
 
     def _first_conv(self, pl_module) -> torch.Tensor:
         net = pl_module.net
@@ -60,11 +67,24 @@ class RunPlots(L.Callback):
                 if value is not None:
                     row[f"{stage}/{name}"] = float(value)
         self.history.append(row)
-        if trainer.is_global_zero:
-            plot_curves(self.history, self.dirpath / "curves.png")
+        if trainer.is_global_zero and time.perf_counter() >= self.next_plot_at:
+            self._plot_curves()
+
+    def _plot_curves(self) -> None:
+        started = time.perf_counter()
+        plot_curves(self.history, self.dirpath / "curves.png")
+        finished = time.perf_counter()
+        self.next_plot_at = finished + PLOT_GAP * (finished - started)
+
+    @rank_zero_only
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if self.history:  # an interrupted run's curves hold every epoch it finished
+            self._plot_curves()
 
     @rank_zero_only
     def on_fit_end(self, trainer, pl_module) -> None:
+        if self.history:
+            self._plot_curves()
         net, after = pl_module.net, self._first_conv(pl_module)
         visualize.save(
             visualize.filters_figure(
