@@ -57,6 +57,8 @@ class Preset:
 PRESETS = {
     "digits": Preset(("trainer.accelerator=cpu",), 0.97, 30.0),
     "cifar10": Preset(("experiment=cifar10_resnet18", "dataset.val_fraction=0.1"), 0.94, None),
+    # the paper's ResNet-20 figure (He et al. 2016, Table 6: 91.25 %) within an hour of a 2-core CPU
+    "cifar10_cpu": Preset(("experiment=cifar10_resnet20_fast", "trainer.accelerator=cpu"), 0.9125, 3600.0),
 }
 # Benchmark output instead of the progress bar and model summary; a fresh run directory is never a finished run.
 QUIET = ("callbacks.progress_bar.refresh_rate=0", "trainer.enable_model_summary=false", "auto_resume=false")
@@ -65,8 +67,8 @@ QUIET = ("callbacks.progress_bar.refresh_rate=0", "trainer.enable_model_summary=
 class TimeToAccuracy(L.Callback):
     """Stamps set-up, training start, every validation and training end; stops training at the target accuracy."""
 
-    def __init__(self, target: float, started: float):
-        self.target, self.started = target, started
+    def __init__(self, target: float, started: float, stop_at_target: bool = True):
+        self.target, self.started, self.stop_at_target = target, started, stop_at_target
         self.setup_at = self.train_start = self.train_end = self.device = None
         self.trace: list[dict] = []
         self.reached: dict | None = None
@@ -95,7 +97,7 @@ class TimeToAccuracy(L.Callback):
         progress(f"  epoch {row['epoch']}: val/acc {acc:.4f} at {row['elapsed_s']:.1f} s")
         if self.reached is None and acc >= self.target:
             self.reached = row
-            trainer.should_stop = True
+            trainer.should_stop = self.stop_at_target
 
     def on_train_end(self, trainer, pl_module) -> None:
         synchronize(pl_module.device)
@@ -110,10 +112,10 @@ def compose_run(overrides: list[str], output_dir: Path):
         )
 
 
-def run_once(overrides: list[str], seed: int, target: float, output_dir: Path) -> dict:
+def run_once(overrides: list[str], seed: int, target: float, output_dir: Path, stop_at_target: bool = True) -> dict:
     cfg = compose_run([*overrides, f"seed={seed}"], output_dir)
     started = time.perf_counter()
-    clock = TimeToAccuracy(target, started)
+    clock = TimeToAccuracy(target, started, stop_at_target)
     metrics = train(cfg, extra_callbacks=[clock])
     finished = time.perf_counter()
     last = clock.trace[-1] if clock.trace else {}
@@ -125,6 +127,8 @@ def run_once(overrides: list[str], seed: int, target: float, output_dir: Path) -
         "target": target,
         "reached": clock.reached is not None,
         "time_to_target_s": clock.reached["elapsed_s"] if clock.reached else None,
+        # from the train(cfg) call: set-up and start included
+        "wall_to_target_s": clock.reached["elapsed_s"] + clock.train_start - started if clock.reached else None,
         "epochs_to_target": clock.reached["epoch"] if clock.reached else None,
         "final_val_acc": last.get("val_acc"),
         "best_val_acc": max((r["val_acc"] for r in clock.trace), default=None),
@@ -148,11 +152,13 @@ def mean_std(values: list[float]) -> dict:
 def summarise(runs: list[dict], preset: Preset, target: float) -> dict:
     reached = [r for r in runs if r["reached"]]
     summary = {key: mean_std([r[key] for r in runs]) for key in ("final_val_acc", "training_s", "total_s", "setup_s")}
-    summary |= {key: mean_std([r[key] for r in reached]) for key in ("time_to_target_s", "epochs_to_target")}
+    summary |= {
+        key: mean_std([r[key] for r in reached]) for key in ("time_to_target_s", "wall_to_target_s", "epochs_to_target")
+    }
     summary |= {"target": target, "runs": len(runs), "runs_reaching_target": len(reached), "budget_s": preset.budget_s}
     if preset.budget_s is not None:
         summary["within_budget"] = len(reached) == len(runs) and all(
-            r["time_to_target_s"] <= preset.budget_s for r in reached
+            r["wall_to_target_s"] <= preset.budget_s for r in reached
         )
     return summary
 
@@ -201,7 +207,8 @@ def report(runs: list[dict], summary: dict, preset_name: str) -> None:
     ]
     print(format_table(headers, rows))
     reached = (
-        f"time to target {pm(summary['time_to_target_s'], 2)} s in {pm(summary['epochs_to_target'], 1)} epochs"
+        f"time to target {pm(summary['time_to_target_s'], 2)} s in {pm(summary['epochs_to_target'], 1)} epochs "
+        f"({pm(summary['wall_to_target_s'], 2)} s wall with set-up)"
         if summary["runs_reaching_target"]
         else "no time to target"
     )
@@ -212,7 +219,7 @@ def report(runs: list[dict], summary: dict, preset_name: str) -> None:
     )
     if summary["budget_s"] is not None:
         print(
-            f"time to target within {summary['budget_s']:g} s in every run: "
+            f"wall to target (set-up included) within {summary['budget_s']:g} s in every run: "
             f"{'yes' if summary['within_budget'] else 'NO'}"
         )
     print("\nPer-validation trace (seconds since the training clock started)\n")
@@ -251,6 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep each run's directory (config, logs, checkpoints, plots) under this folder "
         "(default: a temporary folder, removed afterwards)",
     )
+    parser.add_argument(
+        "--run-to-end",
+        action="store_true",
+        help="train every epoch of the schedule (the whole curve and the final accuracy); the time to target is "
+        "still the first validation reaching it",
+    )
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--json", type=Path, help="write results, per-validation traces and environment to this file")
     return parser
@@ -277,7 +290,7 @@ def main(argv=None) -> dict:
         runs = []
         for seed in seeds:
             progress(f"{args.preset}, seed {seed}: train until val/acc >= {target} ({' '.join(overrides)})")
-            runs.append(run_once(overrides, seed, target, base / f"{args.preset}-seed{seed}"))
+            runs.append(run_once(overrides, seed, target, base / f"{args.preset}-seed{seed}", not args.run_to_end))
     summary = summarise(runs, preset, target)
     report(runs, summary, args.preset)
     if args.json:

@@ -11,6 +11,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.accelerators import CPUAccelerator
 from omegaconf import DictConfig, OmegaConf
 
 from zoo import create_model, list_models, model_info
@@ -23,6 +24,8 @@ from .config_store import MODEL_KEYS
 from .data import ImageClassificationData
 from .errors import ConfigError
 from .finetune import FinetuneSpec, frozen_groups_at
+from .hardware import auto_channels_last, auto_precision, set_threads
+from .lr_find import find_lr
 from .module import ZooClassifier
 from .predict import load_module, predict
 from .resume import (
@@ -48,23 +51,16 @@ def _on_gpu(trainer_cfg: DictConfig) -> bool:
     return not on_cpu(trainer_cfg) and torch.cuda.is_available()
 
 
-def _resolve_auto(value: Any, on_gpu: bool, gpu_value: Any, cpu_value: Any) -> Any:
-    return (gpu_value if on_gpu else cpu_value) if value == "auto" else value
-
-
-def gpu_precision() -> str:
-    """bf16 where the GPU computes in it natively (Ampere and later), else fp16 with loss scaling."""
-    return "bf16-mixed" if torch.cuda.is_bf16_supported(including_emulation=False) else "16-mixed"
-
-
-def build_trainer(cfg: DictConfig, callbacks: list, logger: Any) -> L.Trainer:
-    """Instantiate ``cfg.trainer``; ``auto`` precision/benchmark mean mixed precision + cudnn.benchmark on a GPU,
-    fp32 on CPU. Checkpoints are written atomically."""
+def build_trainer(cfg: DictConfig, callbacks: list, logger: Any, family: str | None = None) -> L.Trainer:
+    """Instantiate ``cfg.trainer`` with checkpoints written atomically. ``precision=auto``: mixed precision on a
+    GPU, the family's measured setting on a CPU (``zootrain.hardware``; fp32 without a family, as in evaluation);
+    ``benchmark=auto``: cudnn.benchmark on a GPU unless deterministic."""
     on_gpu = _on_gpu(cfg.trainer)
     precision = cfg.trainer.get("precision", "auto")
+    benchmark = cfg.trainer.get("benchmark", "auto")
     overrides = {
-        "precision": (gpu_precision() if on_gpu else "32-true") if precision == "auto" else precision,
-        "benchmark": _resolve_auto(cfg.trainer.get("benchmark", "auto"), on_gpu and not cfg.deterministic, True, False),
+        "precision": auto_precision(family, on_gpu) if precision == "auto" else precision,
+        "benchmark": on_gpu and not cfg.deterministic if benchmark == "auto" else benchmark,
     }
     return instantiate(
         cfg.trainer,
@@ -74,6 +70,22 @@ def build_trainer(cfg: DictConfig, callbacks: list, logger: Any) -> L.Trainer:
         default_root_dir=cfg.paths.output_dir,
         plugins=[AtomicCheckpointIO()],
         **overrides,
+    )
+
+
+def _log_fast_path(trainer: L.Trainer, channels_last: bool, family: str) -> None:
+    """Say what the CPU runs in: bf16 and channels_last change the numbers slightly, so no surprise."""
+    if not isinstance(trainer.accelerator, CPUAccelerator):
+        return
+    precision = trainer.precision
+    log.info(
+        f"cpu: {torch.get_num_threads()} threads, precision {precision}, "
+        f"{'channels_last' if channels_last else 'contiguous'} memory format"
+        + (
+            f" (the measured fast path for {family} models; precision=32-true channels_last=false to turn it off)"
+            if precision != "32-true" or channels_last
+            else ""
+        )
     )
 
 
@@ -192,6 +204,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         log.info(f"{out_dir} already holds this finished run (same settings); not training it again")
         return json.loads(finished.read_text())
     ckpt_path = resume_point(cfg, out_dir)
+    set_threads(cfg.get("threads", "auto"))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_flush_denormal(True)  # tiny late-training gradients otherwise slow CPU arithmetic several-fold
 
@@ -204,7 +217,9 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     # the model's input size and normalisation (the dataset's own statistics when the channel counts differ)
     size = input_size(cfg, name, datamodule)
     datamodule.set_model_input(size, info.mean, info.std)
-    on_gpu = _on_gpu(cfg.trainer)
+    channels_last = cfg.get("channels_last", "auto")
+    if channels_last == "auto":
+        channels_last = auto_channels_last(info.family, _on_gpu(cfg.trainer))
     module = ZooClassifier(
         model={"name": name, "num_classes": datamodule.num_classes, "in_chans": datamodule.in_chans, "kwargs": kwargs},
         optimizer=_plain(cfg.optimizer),
@@ -212,7 +227,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         finetune=_plain(cfg.finetune),
         label_smoothing=cfg.get("label_smoothing", 0.0),
         compile=cfg.get("compile", False),
-        channels_last=_resolve_auto(cfg.get("channels_last", "auto"), on_gpu, True, False),
+        channels_last=channels_last,
         class_names=list(datamodule.class_names),
         input_size=size,
     )
@@ -226,6 +241,9 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
             report.reinitialised or "nothing",
         )
     save_settings(out_dir, cfg)  # only now: every check above passed
+    if cfg.get("tune") == "lr_find":
+        trainer = build_trainer(cfg, [], False, info.family)
+        return {**find_lr(trainer, module, datamodule, out_dir, cfg.tune_steps), "run_dir": str(out_dir)}
 
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     callbacks += [RunPlots(str(out_dir)), RandomState(), *(extra_callbacks or [])]
@@ -234,7 +252,8 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     for logger in loggers:
         if isinstance(logger, RunCSVLogger):
             logger.resume_step = resume_step
-    trainer = build_trainer(cfg, callbacks, loggers or False)
+    trainer = build_trainer(cfg, callbacks, loggers or False, info.family)
+    _log_fast_path(trainer, module.hparams.channels_last, info.family)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     metrics = {k: _finite(float(v)) for k, v in trainer.callback_metrics.items()}
@@ -265,6 +284,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if cfg.split not in ("test", "val"):
         raise ConfigError(f"split={cfg.split!r}; choose test or val")
     check_common(cfg)
+    set_threads(cfg.get("threads", "auto"))
     ckpt = load_training_checkpoint(cfg.ckpt_path)
     module = load_module(ckpt, cfg.ckpt_path)
     # the stored dataset settings include the model's input size and normalisation

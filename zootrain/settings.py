@@ -69,8 +69,15 @@ def check_devices(trainer_cfg: DictConfig) -> None:
 
 
 def check_common(cfg: DictConfig) -> None:
-    """What train and evaluate share: the seed and the devices."""
+    """What train and evaluate share: the seed, the CPU threads and the devices."""
     _require(_is_int(cfg.get("seed", 0)), "seed", cfg.get("seed"), "give an integer, e.g. seed=42")
+    threads = cfg.get("threads", "auto")
+    _require(
+        threads in ("auto", None) or _is_int(threads) and threads >= 1,
+        "threads",
+        threads,
+        "give a number of CPU threads >= 1, auto (the cores this process may use) or null (torch's choice)",
+    )
     check_devices(cfg.trainer)
 
 
@@ -103,3 +110,6 @@ def check_train_settings(cfg: DictConfig) -> None:
     lr = cfg.optimizer.get("lr")
     _require(_is_number(lr) and lr > 0, "optimizer.lr", lr, "give a positive number, e.g. optimizer.lr=0.05")
     check_optimizer_settings(cfg.optimizer, cfg.get("scheduler"))
+    _require(cfg.get("tune") in (None, "lr_find"), "tune", cfg.get("tune"), "choose lr_find, or null to train")
+    steps = cfg.get("tune_steps", 100)
+    _require(_is_int(steps) and steps >= 2, "tune_steps", steps, "give a whole number of steps >= 2, e.g. 100")

@@ -1,0 +1,114 @@
+"""What ``auto`` picks on the machine at hand (precision, memory format, threads), the GPU pool of parallel sweeps,
+and the learning-rate finder."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+from pathlib import Path
+
+import pytest
+import torch
+
+from zoo import list_models, model_info
+from zootrain import hardware
+from zootrain.resolvers import claim_gpu
+from zootrain.run import train
+
+MEASURED = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "cpu_fast_path.json"
+
+
+def _fastest(speedup: dict[str, float], allowed: tuple[str, ...], margin: float) -> str:
+    best = max(allowed, key=speedup.get)
+    return best if speedup[best] >= margin else "fp32"
+
+
+def test_the_cpu_fast_path_table_is_what_the_committed_benchmark_measured():
+    payload = json.loads(MEASURED.read_text())
+    margin = payload["settings"]["margin"]
+    measured = {
+        r["family"]: (
+            _fastest(r["speedup"], ("fp32", "fp32+cl", "bf16", "bf16+cl"), margin),
+            _fastest(r["speedup"], ("fp32", "fp32+cl"), margin),
+        )
+        for r in payload["results"]
+    }
+    assert hardware.CPU_FAST_PATH == measured
+    # every family of the zoo was measured: a new one needs a benchmark run before it gets a CPU default
+    assert {model_info(n).family for n in list_models()} == set(measured)
+
+
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_auto_precision_and_memory_format_follow_the_table_and_the_cpu(monkeypatch, native_bf16):
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: native_bf16)
+    monkeypatch.setattr(hardware, "CPU_FAST_PATH", {"fast": ("bf16+cl", "fp32+cl"), "plain": ("fp32", "fp32")})
+    assert hardware.auto_precision("fast", on_gpu=False) == ("bf16-mixed" if native_bf16 else "32-true")
+    assert hardware.auto_channels_last("fast", on_gpu=False) is True
+    assert hardware.auto_precision("plain", on_gpu=False) == "32-true"
+    assert hardware.auto_channels_last("plain", on_gpu=False) is False
+    assert hardware.auto_precision(None, on_gpu=False) == "32-true"  # evaluation: exact figures
+    assert hardware.auto_channels_last("plain", on_gpu=True) is True
+
+
+def test_threads_auto_uses_the_available_cores_unless_omp_num_threads_is_set(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(hardware, "available_cores", lambda: 1)
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        hardware.set_threads("auto")
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        hardware.set_threads("auto")
+        assert torch.get_num_threads() == 2
+        hardware.set_threads(1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_available_cores_never_exceed_the_affinity_mask():
+    assert 1 <= hardware.available_cores() <= multiprocessing.cpu_count()
+
+
+def _claim_and_wait(lock_dir, job_num, count, barrier, results):
+    results.put((job_num, claim_gpu(job_num, count, Path(lock_dir))))
+    barrier.wait()  # hold the claim until every worker has claimed
+
+
+@pytest.mark.parametrize("job_nums", [(0, 1), (0, 2), (1, 3)])
+def test_parallel_sweep_workers_never_share_a_gpu(tmp_path, job_nums):
+    # job numbers k mod #GPUs may collide (0 and 2 on two GPUs): the workers still get one GPU each
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(len(job_nums)), context.Queue()
+    workers = [context.Process(target=_claim_and_wait, args=(str(tmp_path), k, 2, barrier, results)) for k in job_nums]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    claimed = dict(results.get(timeout=10) for _ in workers)
+    assert sorted(claimed.values()) == [0, 1]
+
+
+def test_a_worker_keeps_its_gpu_for_its_next_jobs(tmp_path):
+    first = claim_gpu(1, 2, tmp_path)
+    assert first == 1 and claim_gpu(2, 2, tmp_path) == first
+
+
+def test_a_cpu_training_run_says_what_it_runs_in(make_cfg, caplog):
+    with caplog.at_level(logging.INFO, logger="zootrain.run"):
+        train(make_cfg("trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"))
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("cpu: "))
+    expected = hardware.auto_precision("lenet", on_gpu=False)
+    assert f"{torch.get_num_threads()} threads, precision {expected}" in line
+
+
+def test_lr_find_suggests_an_lr_plots_it_and_trains_nothing(make_cfg, tmp_path):
+    result = train(make_cfg("tune=lr_find", "tune_steps=30", run="lr"))
+    run_dir = tmp_path / "lr"
+    assert 1e-6 <= result["suggested_lr"] <= 1
+    assert (run_dir / "lr_find.png").stat().st_size > 0
+    saved = json.loads((run_dir / "lr_find.json").read_text())
+    assert saved["suggested_lr"] == result["suggested_lr"] and len(saved["lr"]) == len(saved["loss"]) > 1
+    assert not (run_dir / "metrics.json").exists() and not (run_dir / "checkpoints").exists()
