@@ -1,18 +1,22 @@
-"""CPU train-step throughput per family: fp32 vs bf16 autocast vs channels_last vs both, and the policy they imply.
+"""CPU train-step throughput per family: fp32 vs bf16 autocast vs channels_last vs both; and whether bf16 keeps the
+accuracy. Together they decide what ``precision=auto`` / ``channels_last=auto`` pick on a CPU.
 
-One representative per family (the zoo module its factory lives in), at a CPU-sized input: the CIFAR-sized member
-at 32 px where the family has one, else the smallest input the model accepts. Every setting trains its own copy of
-the same network (same seed) on the same synthetic batch; each copy warms up alone, then timed steps go round the
-settings (fp32, fp32+cl, bf16, bf16+cl, fp32, ...) so machine noise hits them alike. Images/s = batch / median step.
+Timing (default): one representative per family (the zoo module its factory lives in) at a CPU-sized input: the
+CIFAR-sized member at 32 px where the family has one, else a small input the model accepts. Every setting trains its
+own copy of the same network (same seed) on the same synthetic batch; each copy warms up alone, then timed steps go
+round the settings (fp32, fp32+cl, bf16, bf16+cl, fp32, ...) so machine noise hits them alike. Images/s = batch /
+median step; "fastest" is the fastest setting if it beats fp32 by at least ``--margin`` (1.10), else fp32.
 
-The policy row per family is the fastest setting if it beats fp32 by at least ``--margin`` (default 1.10×), else
-fp32: ``zootrain.hardware.CPU_FAST_PATH`` holds it, and a test checks that table against the JSON committed in
-``benchmarks/results/cpu_fast_path.json``. ``--accuracy-seeds N`` then trains each family whose policy is not
-fp32 on the digits (the default ``python train.py`` run with that model) N times in fp32 and N times with the policy,
-and reports final val/acc: a setting that loses accuracy must not be a default.
+Accuracy (``--accuracy``): the default digits run (``python train.py``) with each family's model at the same input
+size, ``--seeds`` seeds in fp32 and in bf16 + channels_last; bf16 keeps the accuracy when its mean final val/acc is
+no lower than fp32's by more than fp32's own seed-to-seed spread (at least 0.5 points).
 
-    python benchmarks/cpu_fast_path.py --json benchmarks/results/cpu_fast_path.json --accuracy-seeds 3
-    python benchmarks/cpu_fast_path.py --models resnet20 --steps 3 --rounds 1            # quick look
+``zootrain.hardware.CPU_FAST_PATH`` is the fastest setting per family, bf16 allowed only where it kept the accuracy;
+``tests/test_hardware.py`` derives it from the two committed JSON files and compares.
+
+    python benchmarks/cpu_fast_path.py --json benchmarks/results/cpu_fast_path.json
+    python benchmarks/cpu_fast_path.py --accuracy --families resnet_cifar --json accuracy.json
+    python benchmarks/cpu_fast_path.py --families resnet_cifar --steps 3 --rounds 1            # quick look
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
@@ -56,6 +59,8 @@ REPRESENTATIVES = {  # family -> (model, image side)
     "densenet": ("densenet_bc100_cifar", 32),
 }
 SETTINGS = (Setting(), Setting("fp32", True), Setting("bf16"), Setting("bf16", True))
+SETTING_LABELS = tuple(s.label for s in SETTINGS)
+SIDES = ("fp32", "bf16+cl")  # --accuracy: plain fp32 against the fastest setting of most families
 CPU = torch.device("cpu")
 
 
@@ -86,36 +91,44 @@ def measure(name: str, image_size: int, args) -> dict:
     }
 
 
-def policy(result: dict, margin: float) -> str:
-    """The fastest setting when it beats fp32 by ``margin``, else fp32."""
-    best = max(result["speedup"], key=result["speedup"].get)
-    return best if result["speedup"][best] >= margin else "fp32"
+def fastest(speedup: dict[str, float], margin: float, allowed=SETTING_LABELS) -> str:
+    """The fastest of the ``allowed`` settings when it beats fp32 by ``margin``, else fp32 (the CPU default rule)."""
+    best = max(allowed, key=speedup.get)
+    return best if speedup[best] >= margin else "fp32"
 
 
-def accuracy(name: str, label: str, seeds: int) -> dict:
-    """Final val/acc of the default digits run with ``name``, fp32 vs the setting ``label``, over ``seeds`` seeds."""
+def keeps_accuracy(fp32: list[float], bf16: list[float]) -> bool:
+    """bf16's mean final accuracy is no lower than fp32's by more than fp32's own seed-to-seed spread (or 0.5 pp)."""
+    spread = max(statistics.stdev(fp32) if len(fp32) > 1 else 0.0, 0.005)
+    return statistics.fmean(bf16) >= statistics.fmean(fp32) - spread
+
+
+def accuracy(family: str, seeds: int, epochs: int) -> dict:
+    """Final val/acc of the default digits run with the family's model, fp32 vs bf16 + channels_last, per seed."""
     from time_to_accuracy import QUIET, compose_run
 
     from zootrain.run import train
 
-    bf16, channels_last = label.startswith("bf16"), label.endswith("+cl")
+    name, size = REPRESENTATIVES[family]
     sides = {
         "fp32": ["trainer.precision=32-true", "channels_last=false"],
-        label: [f"trainer.precision={'bf16-mixed' if bf16 else '32-true'}", f"channels_last={channels_last}"],
+        "bf16+cl": ["trainer.precision=bf16-mixed", "channels_last=true"],
     }
     finals: dict[str, list[float]] = {side: [] for side in sides}
     with tempfile.TemporaryDirectory(prefix="cpu_fast_path-") as scratch:
         for seed in range(42, 42 + seeds):
             for side, overrides in sides.items():
-                cfg = compose_run(
-                    [*QUIET, "trainer.accelerator=cpu", f"model.name={name}", f"seed={seed}", *overrides],
-                    Path(scratch) / f"{name}-{side}-{seed}",
-                )
-                finals[side].append(train(cfg)["val/acc"])
+                run = [*QUIET, "trainer.accelerator=cpu", f"model.name={name}", "model.variant=none"]
+                run += [f"dataset.image_size={size}", f"trainer.max_epochs={epochs}", f"seed={seed}", *overrides]
+                finals[side].append(train(compose_run(run, Path(scratch) / f"{side}-{seed}"))["val/acc"])
                 progress(f"  {name} {side} seed {seed}: val/acc {finals[side][-1]:.4f}")
     return {
-        side: {"val_acc": v, "mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else None}
-        for side, v in finals.items()
+        "family": family,
+        "model": name,
+        "image_size": size,
+        "epochs": epochs,
+        **{side: {"val_acc": v, "mean": statistics.fmean(v)} for side, v in finals.items()},
+        "keeps_accuracy": keeps_accuracy(finals["fp32"], finals["bf16+cl"]),
     }
 
 
@@ -127,49 +140,67 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=5, help="timed steps per setting and round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of all settings in turn")
     parser.add_argument("--margin", type=float, default=1.10, help="speed-up a setting needs over fp32 to be chosen")
-    parser.add_argument("--accuracy-seeds", type=int, default=0, help="digits runs per side for non-fp32 choices")
+    parser.add_argument(
+        "--accuracy",
+        action="store_true",
+        help="instead of timing: train each family's model on the digits in fp32 and in bf16 + channels_last",
+    )
+    parser.add_argument("--seeds", type=int, default=3, help="--accuracy: runs per side (default: 3)")
+    parser.add_argument("--epochs", type=int, default=15, help="--accuracy: epochs per run (default: 15)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--json", type=Path, help="write results and environment to this file")
     return parser
 
 
+def report_speed(results: list[dict], args) -> None:
+    labels = [s.label for s in SETTINGS]
+    rows = [
+        [r["family"], r["model"], r["image_size"]]
+        + [fmt(r["settings"][label]["images_per_s"]) for label in labels]
+        + [f"{r['fastest']} {r['speedup'][r['fastest']]:.2f}x"]
+        for r in results
+    ]
+    print(f"\nCPU train step, images/s (batch {args.batch_size}, {torch.get_num_threads()} threads)\n")
+    print(format_table(["family", "model", "px", *labels, f"fastest (>= {args.margin}x)"], rows, text_columns=2))
+
+
+def report_accuracy(results: list[dict]) -> None:
+    rows = [
+        [r["family"], r["model"], r["epochs"]]
+        + [f"{fmt(r[side]['mean'], 4)} ({', '.join(f'{a:.4f}' for a in r[side]['val_acc'])})" for side in SIDES]
+        + ["yes" if r["keeps_accuracy"] else "NO"]
+        for r in results
+    ]
+    print("\nDigits, final val/acc: mean (per seed)\n")
+    print(format_table(["family", "model", "epochs", *SIDES, "bf16 keeps accuracy"], rows, text_columns=2))
+
+
 def main(argv=None) -> dict:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if min(args.batch_size, args.steps, args.rounds, args.threads or 1) < 1 or args.warmup < 0:
-        parser.error("--batch-size, --steps, --rounds and --threads must be at least 1")
+    if min(args.batch_size, args.steps, args.rounds, args.seeds, args.epochs, args.threads or 1) < 1:
+        parser.error("--batch-size, --steps, --rounds, --seeds, --epochs and --threads must be at least 1")
+    if args.warmup < 0:
+        parser.error("--warmup must be at least 0")
     if args.threads:
         torch.set_num_threads(args.threads)
     results = []
     for family in args.families:
         name, size = REPRESENTATIVES[family]
-        progress(f"{family}: {name} at {size} px, batch {args.batch_size}")
-        result = measure(name, size, args)
-        result["policy"] = policy(result, args.margin)
-        results.append(result)
-    for result in results:
-        if args.accuracy_seeds and result["policy"] != "fp32":
-            progress(f"{result['family']}: digits accuracy, fp32 vs {result['policy']}")
-            result["digits_val_acc"] = accuracy(result["model"], result["policy"], args.accuracy_seeds)
-    labels = [s.label for s in SETTINGS]
-    rows = [
-        [r["family"], r["model"], r["image_size"]]
-        + [fmt(r["settings"][label]["images_per_s"]) for label in labels]
-        + [f"{r['speedup'][r['policy']]:.2f}x {r['policy']}"]
-        for r in results
-    ]
-    print(f"\nCPU train step, images/s (batch {args.batch_size}, {torch.get_num_threads()} threads)\n")
-    print(format_table(["family", "model", "px", *labels, "policy"], rows, text_columns=2))
-    for r in results:
-        if "digits_val_acc" in r:
-            acc = r["digits_val_acc"]
-            print(
-                f"{r['family']}: digits val/acc "
-                + ", ".join(f"{s} {fmt(a['mean'], 4)} ± {fmt(a['std'], 4)}" for s, a in acc.items())
-            )
+        if args.accuracy:
+            progress(f"{family}: {name} on the digits at {size} px, fp32 vs bf16+cl, {args.seeds} seeds")
+            results.append(accuracy(family, args.seeds, args.epochs))
+        else:
+            progress(f"{family}: {name} at {size} px, batch {args.batch_size}")
+            result = measure(name, size, args)
+            results.append(result | {"fastest": fastest(result["speedup"], args.margin)})
+    if args.accuracy:
+        report_accuracy(results)
+    else:
+        report_speed(results, args)
     if args.json:
         settings = {k: v for k, v in vars(args).items() if k != "json"}
-        write_payload(args.json, Path(sys.argv[0]).name, CPU, settings, results)
+        write_payload(args.json, "cpu_fast_path", CPU, settings, results)
     return {"results": results}
 
 

@@ -4,8 +4,8 @@ same data with the same recipe, each a fresh process timed from start to exit (i
 The bare side (this file run with ``--bare``) is what a user would write by hand: scikit-learn's digits with the
 same held-out test split and a stratified 15 % validation split, resized once to 32 px and normalised, zoo's
 ``lenet5`` (a plain ``nn.Module``), SGD with Nesterov momentum 0.9, lr 0.05, weight decay 5e-4 (none on biases),
-warm-up + cosine per step, batch 32, 15 epochs, a validation pass after each epoch, in fp32. The training side is
-``python train.py`` exactly as the README runs it, with its own run directory. The sides alternate
+warm-up + cosine per step, batch 32, 15 epochs (``--epochs``), a validation pass after each epoch, in fp32. The
+training side is ``python train.py`` exactly as the README runs it, with its own run directory. The sides alternate
 (train.py, bare, train.py, ...) for ``--rounds`` rounds; each side's figure is the median wall over rounds.
 
     python benchmarks/default_run.py --rounds 5 --json benchmarks/results/default_run.json
@@ -24,12 +24,14 @@ import time
 from pathlib import Path
 
 import torch
+from common import progress, write_payload
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-EPOCHS, BATCH, LR, MOMENTUM, WEIGHT_DECAY, WARMUP = 15, 32, 0.05, 0.9, 5e-4, 0.05
+DEFAULT_EPOCHS = 15  # configs/trainer/auto.yaml
+BATCH, LR, MOMENTUM, WEIGHT_DECAY, WARMUP = 32, 0.05, 0.9, 5e-4, 0.05
 
 
-def bare() -> dict:
+def bare(epochs: int, threads: int | None) -> dict:
     """The hand-written side: returns the final validation accuracy."""
     import torch.nn.functional as F
     from sklearn.datasets import load_digits
@@ -37,6 +39,8 @@ def bare() -> dict:
 
     from zoo import create_model
 
+    if threads:
+        torch.set_num_threads(threads)
     torch.manual_seed(42)
     digits = load_digits()
     images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
@@ -53,7 +57,7 @@ def bare() -> dict:
     groups = [{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": no_decay, "weight_decay": 0.0}]
     optimizer = torch.optim.SGD(groups, lr=LR, momentum=MOMENTUM, nesterov=True)
     steps_per_epoch = math.ceil(len(x_train) / BATCH)
-    total, warmup = EPOCHS * steps_per_epoch, int(EPOCHS * steps_per_epoch * WARMUP)
+    total, warmup = epochs * steps_per_epoch, int(epochs * steps_per_epoch * WARMUP)
 
     def factor(step: int) -> float:
         if step < warmup:
@@ -62,7 +66,7 @@ def bare() -> dict:
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     accuracy = 0.0
-    for _ in range(EPOCHS):
+    for _ in range(epochs):
         model.train()
         for batch in torch.randperm(len(x_train)).split(BATCH):
             loss = F.cross_entropy(model(x_train[batch]), y_train[batch])
@@ -76,11 +80,15 @@ def bare() -> dict:
     return {"val_acc": accuracy}
 
 
-def run_side(side: str, scratch: Path, index: int) -> dict:
+def run_side(side: str, scratch: Path, index: int, args: argparse.Namespace) -> dict:
+    """One fresh process of ``side``: the README's ``python train.py`` as is unless --epochs/--threads say otherwise."""
     if side == "bare":
-        command = [sys.executable, __file__, "--bare"]
+        command = [sys.executable, __file__, "--bare", "--epochs", str(args.epochs)]
+        command += ["--threads", str(args.threads)] if args.threads else []
     else:
         command = [sys.executable, "train.py", f"hydra.run.dir={scratch / f'run{index}'}"]
+        command += [] if args.epochs == DEFAULT_EPOCHS else [f"trainer.max_epochs={args.epochs}"]
+        command += [f"threads={args.threads}"] if args.threads else []
     started = time.perf_counter()
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -96,20 +104,24 @@ def run_side(side: str, scratch: Path, index: int) -> dict:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3, help="runs per side, alternating (default: 3)")
+    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="epochs of both sides (default: 15)")
+    parser.add_argument("--threads", type=int, help="CPU threads of both sides (default: each side's own choice)")
     parser.add_argument("--json", type=Path, help="write results and environment to this file")
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)  # the bare side's own process
     args = parser.parse_args(argv)
+    if min(args.rounds, args.epochs, args.threads or 1) < 1:
+        parser.error("--rounds, --epochs and --threads must be at least 1")
     if args.bare:
-        print(json.dumps(bare()))
+        print(json.dumps(bare(args.epochs, args.threads)))
         return {}
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)  # recorded in the JSON's environment
     sides: dict[str, list[dict]] = {"train.py": [], "bare": []}
     with tempfile.TemporaryDirectory(prefix="default_run-") as scratch:
         for index in range(args.rounds):
             for side, runs in sides.items():
-                runs.append(run_side(side, Path(scratch), index))
-                print(f"round {index + 1}: {side} {runs[-1]['wall_s']:.2f} s, val/acc {runs[-1]['val_acc']:.4f}")
+                runs.append(run_side(side, Path(scratch), index, args))
+                progress(f"round {index + 1}: {side} {runs[-1]['wall_s']:.2f} s, val/acc {runs[-1]['val_acc']:.4f}")
     summary = {
         side: {
             "median_wall_s": statistics.median(r["wall_s"] for r in runs),
@@ -118,21 +130,17 @@ def main(argv=None) -> dict:
         }
         for side, runs in sides.items()
     }
-    ratio = summary["train.py"]["median_wall_s"] / summary["bare"]["median_wall_s"]
+    summary["ratio"] = summary["train.py"]["median_wall_s"] / summary["bare"]["median_wall_s"]
     print(
         f"\npython train.py: {summary['train.py']['median_wall_s']:.2f} s median wall, val/acc >= "
-        f"{summary['train.py']['min_val_acc']:.4f}; bare script: {summary['bare']['median_wall_s']:.2f} s, val/acc >= "
-        f"{summary['bare']['min_val_acc']:.4f}; ratio {ratio:.2f} (target <= 1.5, and <= 10 s with >= 0.98)"
+        f"{summary['train.py']['min_val_acc']:.4f}; bare script: {summary['bare']['median_wall_s']:.2f} s, "
+        f"val/acc >= {summary['bare']['min_val_acc']:.4f}; ratio {summary['ratio']:.2f} "
+        "(targets: <= 10 s and >= 0.98 for train.py, ratio <= 1.5)"
     )
     if args.json:
-        sys.path.insert(0, str(Path(__file__).parent))
-        import torch
-        from common import write_payload
-
-        write_payload(
-            args.json, "default_run.py", torch.device("cpu"), {"rounds": args.rounds}, [summary | {"ratio": ratio}]
-        )
-    return summary | {"ratio": ratio}
+        settings = {k: v for k, v in vars(args).items() if k not in ("json", "bare")}
+        write_payload(args.json, "default_run", torch.device("cpu"), settings, [summary])
+    return summary
 
 
 if __name__ == "__main__":

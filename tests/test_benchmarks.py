@@ -22,6 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = REPO_ROOT / "benchmarks"
 SMOKE_TESTED = {
     "bad_inputs.py",
+    "cpu_fast_path.py",
+    "default_run.py",
     "data_path.py",
     "lightning_overhead.py",
     "time_to_accuracy.py",
@@ -170,20 +172,20 @@ def test_data_path_reports_every_side_on_a_few_cifar_images(tmp_path, few_cifar_
     assert list((tmp_path / "data" / ".cache").glob("cifar10-train-*.pt"))  # decoded under PROJECT_ROOT
 
 
-@pytest.mark.parametrize("preset", ["digits", "cifar10"])
+@pytest.mark.parametrize("preset", ["digits", "cifar10", "cifar10_cpu"])
 def test_time_to_accuracy_reports_the_time_to_target(tmp_path, preset, request):
+    dataset = "digits" if preset == "digits" else "cifar10"
     cifar = (
         [
             "--override",
             f"dataset.zip_path={request.getfixturevalue('few_cifar_images')}",
             "--override",
-            "model=lenet5_modern",
-            "--override",
             "dataset.batch_size=4",
         ]
-        if preset == "cifar10"
+        if dataset == "cifar10"
         else []
     )
+    cifar += ["--override", "model=lenet5_modern"] if preset == "cifar10" else []
     payload = run_benchmark(
         "time_to_accuracy.py",
         tmp_path,
@@ -206,8 +208,11 @@ def test_time_to_accuracy_reports_the_time_to_target(tmp_path, preset, request):
     *runs, last = payload["results"]
     assert [r["seed"] for r in runs] == [42, 43]
     for run in runs:
-        assert run["dataset"] == preset and run["device"] == "cpu" and run["reached"]
-        assert_finite(run, "time_to_target_s", "setup_s", "start_s", "training_s", "total_s", "final_val_acc")
+        assert run["dataset"] == dataset and run["device"] == "cpu" and run["reached"]
+        assert_finite(
+            run, "time_to_target_s", "wall_to_target_s", "setup_s", "start_s", "training_s", "total_s", "final_val_acc"
+        )
+        assert run["wall_to_target_s"] > run["time_to_target_s"]  # set-up and start included
         assert 0 <= run["final_val_acc"] <= 1 and run["epochs_to_target"] == run["epochs_run"] == 1
         [validation] = run["trace"]
         assert validation["step"] == 2
@@ -216,6 +221,40 @@ def test_time_to_accuracy_reports_the_time_to_target(tmp_path, preset, request):
     assert summary["runs"] == summary["runs_reaching_target"] == 2
     assert_finite(summary["time_to_target_s"], "mean", "std")
     assert (tmp_path / "runs" / f"{preset}-seed43").is_dir()
+
+
+def test_cpu_fast_path_times_every_setting_and_derives_the_policy(tmp_path):
+    payload = run_benchmark(
+        "cpu_fast_path.py", tmp_path, "--families", "lenet", "--batch-size", "2", "--warmup", "0", "--steps", "1",
+        "--rounds", "2", "--margin", "1e9",
+    )  # fmt: skip
+    [result] = payload["results"]
+    assert (result["family"], result["model"], result["image_size"]) == ("lenet", "lenet5", 32)
+    assert set(result["settings"]) == {"fp32", "fp32+cl", "bf16", "bf16+cl"}
+    for stats in result["settings"].values():
+        assert_finite(stats, *STEP_FIGURES)
+    assert result["speedup"]["fp32"] == 1.0
+    assert result["fastest"] == "fp32"  # nothing is 1e9 times faster
+
+
+def test_cpu_fast_path_accuracy_trains_both_sides_on_the_digits(tmp_path):
+    payload = run_benchmark(
+        "cpu_fast_path.py", tmp_path, "--accuracy", "--families", "lenet", "--seeds", "2", "--epochs", "1"
+    )
+    [result] = payload["results"]
+    assert (result["family"], result["model"], result["epochs"]) == ("lenet", "lenet5", 1)
+    for side in ("fp32", "bf16+cl"):
+        assert len(result[side]["val_acc"]) == 2 and all(0 <= a <= 1 for a in result[side]["val_acc"])
+    assert isinstance(result["keeps_accuracy"], bool)
+
+
+def test_default_run_times_train_py_against_a_bare_script(tmp_path):
+    payload = run_benchmark("default_run.py", tmp_path, "--rounds", "1", "--epochs", "1")
+    [summary] = payload["results"]
+    for side in ("train.py", "bare"):
+        assert_finite(summary[side], "median_wall_s", "min_val_acc")
+        assert 0 <= summary[side]["min_val_acc"] <= 1 and len(summary[side]["runs"]) == 1
+    assert summary["ratio"] == pytest.approx(summary["train.py"]["median_wall_s"] / summary["bare"]["median_wall_s"])
 
 
 def test_bad_inputs_audit_classifies_a_row(tmp_path):

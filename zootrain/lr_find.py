@@ -22,7 +22,7 @@ RESULT = "lr_find.json"
 
 
 def find_lr(trainer: L.Trainer, module: L.LightningModule, datamodule, out_dir: Path, steps: int) -> dict:
-    """Exponentially growing lr over ``steps`` training steps (1e-6 to 1); writes the loss-vs-lr plot and
+    """Exponentially growing lr over ``steps`` training steps (1e-8 to 1); writes the loss-vs-lr plot and
     ``lr_find.json`` and logs the suggested ``optimizer.lr`` (steepest descent of the smoothed loss)."""
     finder = Tuner(trainer).lr_find(module, datamodule=datamodule, num_training=steps, update_attr=False)
     if finder is None:  # another rank: rank 0 reports

@@ -26,7 +26,7 @@ class DatasetConfig:
     name: str = MISSING  # a key of zootrain.data.DATASETS: digits, mnist, cifar10, imagefolder ...
     root: str = "data"  # where the dataset's files are (Hydra: ${paths.data_dir})
     batch_size: int = 128
-    num_workers: int | None = None  # None: 0 for in-memory datasets, min(8, CPUs) for image files
+    num_workers: int | None = None  # None: 0 for in-memory datasets, min(8, usable CPUs) for image files
     val_fraction: float = 0.1  # stratified share of the training images held out for validation
     split_seed: int = 0
     image_size: int | None = None  # None: the model's input size

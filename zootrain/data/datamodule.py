@@ -26,6 +26,7 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader
 
+from ..hardware import available_cores
 from .augment import build_transform
 from .batched import BatchedLoader
 from .config import DatasetConfig, dataset_config
@@ -219,7 +220,7 @@ class ImageClassificationData(L.LightningDataModule):
         else:
             sampler = UnrepeatedDistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False)
         workers = (
-            (0 if self.spec.in_memory else min(8, os.cpu_count() or 1)) if cfg.num_workers is None else cfg.num_workers
+            (0 if self.spec.in_memory else min(8, available_cores())) if cfg.num_workers is None else cfg.num_workers
         )
         pin_memory = device.type == "cuda" if cfg.pin_memory is None else cfg.pin_memory
         return DataLoader(
