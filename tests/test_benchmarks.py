@@ -26,6 +26,7 @@ SMOKE_TESTED = {
     "default_run.py",
     "data_path.py",
     "lightning_overhead.py",
+    "recipe_accuracy.py",
     "time_to_accuracy.py",
     "zoo_vs_torchvision.py",
 }
@@ -255,6 +256,29 @@ def test_default_run_times_train_py_against_a_bare_script(tmp_path):
         assert_finite(summary[side], "median_wall_s", "min_val_acc")
         assert 0 <= summary[side]["min_val_acc"] <= 1 and len(summary[side]["runs"]) == 1
     assert summary["ratio"] == pytest.approx(summary["train.py"]["median_wall_s"] / summary["bare"]["median_wall_s"])
+
+
+def test_recipe_accuracy_finishes_a_run_in_two_pieces(tmp_path, few_cifar_images):
+    run_dir = tmp_path / "run"
+    overrides = ["trainer.max_epochs=2", f"dataset.zip_path={few_cifar_images}", "dataset.batch_size=8"]
+    args = ["--experiment", "cifar10_resnet20", "--run-dir", str(run_dir), *(f"--override={o}" for o in overrides)]
+    kill = [f"--override=+callbacks.kill.{k}" for k in ("_target_=fault_injection.KillAt", "epoch=1", "batch=0")]
+    # as run_benchmark runs it (same PROJECT_ROOT and threads), or the restart would be refused as other settings
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "tests"), "OMP_NUM_THREADS": "1", "PROJECT_ROOT": str(tmp_path)}
+    interrupted = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "recipe_accuracy.py"), "--threads", "1", *args, *kill],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert interrupted.returncode != 0 and "run the same command again" in interrupted.stderr
+    payload = run_benchmark("recipe_accuracy.py", tmp_path, *args)  # the same run, resumed
+    [result] = payload["results"]
+    assert (result["experiment"], result["model"], result["epochs"]) == ("cifar10_resnet20", "resnet20", 2)
+    assert [point["epoch"] for point in result["curve"]] == [1, 2]
+    assert result["final_val_acc"] == result["curve"][-1]["val_acc"]
+    assert [p["returncode"] for p in result["pieces"]] == [-9, 0]
 
 
 def test_bad_inputs_audit_classifies_a_row(tmp_path):

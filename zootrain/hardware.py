@@ -4,9 +4,9 @@ On a GPU: bf16 mixed precision where the GPU computes in it natively (else fp16 
 channels_last. On a CPU the choice is per family, from measurements (``benchmarks/cpu_fast_path.py``): a train step
 of one model per family timed in fp32, fp32 + channels_last, bf16 autocast and bf16 + channels_last; a setting is
 the default only where it is at least 10 % faster than fp32, and a bf16 setting only for families whose digits runs
-kept fp32's accuracy over 3 seeds (the rest get bf16 with ``trainer.precision=bf16-mixed``). bf16 needs a CPU that
-computes in it natively (AVX-512 BF16 or AMX); elsewhere the second column applies. ``tests/test_hardware.py``
-derives this table from ``benchmarks/results/cpu_fast_path*.json`` and compares.
+kept fp32's accuracy over 3 seeds (the others train in bf16 on request: ``trainer.precision=bf16-mixed``). bf16
+needs a CPU that computes in it natively (AVX-512 BF16 or AMX); elsewhere the second column applies.
+``tests/test_hardware.py`` derives this table from ``benchmarks/results/cpu_fast_path*.json`` and compares.
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ log = logging.getLogger(__name__)
 # family -> (setting with native bf16, setting without); a setting is "fp32" | "fp32+cl" | "bf16" | "bf16+cl"
 CPU_FAST_PATH: dict[str, tuple[str, str]] = {
     "lenet": ("fp32+cl", "fp32+cl"),
-    "alexnet": ("bf16", "fp32"),
+    "alexnet": ("fp32", "fp32"),
     "vgg": ("bf16+cl", "fp32"),
-    "googlenet": ("bf16+cl", "fp32+cl"),
-    "bn_inception": ("bf16+cl", "fp32+cl"),
-    "inception_v3": ("bf16+cl", "fp32"),
-    "inception_v4": ("bf16+cl", "fp32+cl"),
-    "inception_resnet": ("bf16+cl", "fp32"),
-    "resnet": ("bf16+cl", "fp32"),
+    "googlenet": ("fp32+cl", "fp32+cl"),
+    "bn_inception": ("fp32+cl", "fp32+cl"),
+    "inception_v3": ("fp32", "fp32"),
+    "inception_v4": ("fp32+cl", "fp32+cl"),
+    "inception_resnet": ("fp32", "fp32"),
+    "resnet": ("fp32", "fp32"),
     "resnet_cifar": ("bf16+cl", "fp32+cl"),
-    "densenet": ("bf16+cl", "fp32"),
+    "densenet": ("fp32", "fp32"),
 }
 
 

@@ -1,0 +1,100 @@
+"""The accuracy a recipe reaches: ``python train.py experiment=<name>`` run to its end, and its validation curve.
+
+A long recipe (the ResNet paper's 182 epochs take hours on a CPU) may be trained in pieces: the run lives in
+``--run-dir``; run the same command again after an interruption and ``train.py`` resumes the unfinished run from its
+last checkpoint to bit-identical weights (``auto_resume``), so the figure is that of one uninterrupted run. Once the
+run has finished, the JSON holds the final and best val/acc, the per-epoch validation curve from ``metrics.csv``, the
+wall seconds of each piece, and the Hydra overrides.
+
+    python benchmarks/recipe_accuracy.py --experiment cifar10_resnet20 --run-dir runs/paper_resnet20 \
+        --json benchmarks/results/recipe_cifar10_resnet20.json
+    python benchmarks/recipe_accuracy.py --experiment cifar10_resnet20 --run-dir /tmp/r --override trainer.max_epochs=1
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from common import REPO_ROOT, progress, write_payload
+
+PIECES = "pieces.json"  # in the run directory: wall seconds and exit code of every invocation
+
+
+def validation_curve(run_dir: Path) -> list[dict]:
+    """(epoch, val/acc, val/loss) per validation in ``metrics.csv``, epochs counted from 1."""
+    with (run_dir / "metrics.csv").open() as file:
+        rows = [row for row in csv.DictReader(file) if row.get("val/acc")]
+    return [
+        {"epoch": int(row["epoch"]) + 1, "val_acc": float(row["val/acc"]), "val_loss": float(row["val/loss"])}
+        for row in rows
+    ]
+
+
+def train_piece(args: argparse.Namespace) -> dict:
+    command = [
+        sys.executable,
+        "train.py",
+        f"experiment={args.experiment}",
+        f"hydra.run.dir={args.run_dir.resolve()}",
+        "callbacks.progress_bar.refresh_rate=0",
+        *([f"threads={args.threads}"] if args.threads else []),
+        *args.override,
+    ]
+    progress(" ".join(command[1:]))
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO_ROOT, check=False)
+    return {"wall_s": time.perf_counter() - started, "returncode": done.returncode, "command": command[1:]}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--experiment", required=True, help="a configs/experiment/ recipe, e.g. cifar10_resnet20")
+    parser.add_argument("--run-dir", type=Path, required=True, help="the run's directory (resumed if unfinished)")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE", help="Hydra override")
+    parser.add_argument("--threads", type=int, help="CPU threads of the run (default: train.py's threads=auto)")
+    parser.add_argument("--json", type=Path, help="write the figures and environment to this file")
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be at least 1")
+        torch.set_num_threads(args.threads)  # recorded in the JSON's environment
+    log = args.run_dir / PIECES
+    piece = train_piece(args)
+    pieces = (json.loads(log.read_text()) if log.is_file() else []) + [piece]
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    log.write_text(json.dumps(pieces, indent=2))
+    finished = args.run_dir / "metrics.json"
+    if piece["returncode"] != 0 or not finished.is_file():
+        raise SystemExit(f"the run in {args.run_dir} has not finished; run the same command again to resume it")
+    metrics = json.loads(finished.read_text())
+    curve = validation_curve(args.run_dir)
+    result = {
+        "experiment": args.experiment,
+        "model": metrics["model"],
+        "epochs": metrics["epochs"],
+        "final_val_acc": metrics["val/acc"],
+        "best_val_acc": max(point["val_acc"] for point in curve),
+        "pieces": pieces,
+        "training_wall_s": sum(p["wall_s"] for p in pieces),
+        "curve": curve,
+    }
+    print(
+        f"\n{args.experiment} ({result['model']}): val/acc {result['final_val_acc']:.4f} after {result['epochs']} "
+        f"epochs (best {result['best_val_acc']:.4f}), {len(pieces)} piece(s), {result['training_wall_s']:.0f} s wall"
+    )
+    if args.json:
+        settings = {"experiment": args.experiment, "overrides": args.override, "run_dir": str(args.run_dir)}
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        write_payload(args.json, "recipe_accuracy", device, settings, [result])
+    return result
+
+
+if __name__ == "__main__":
+    main()
