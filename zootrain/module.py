@@ -158,9 +158,8 @@ class ZooClassifier(L.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, batch_idx, "val")[
-            1
-        ]  # the logits reach callbacks (TensorBoardPictures' confusion matrix)
+        # the logits reach callbacks (TensorBoardPictures' confusion matrix)
+        return self._step(batch, batch_idx, "val")[1]
 
     def test_step(self, batch, batch_idx: int) -> torch.Tensor:
         _, logits = self._step(batch, batch_idx, "test")
