@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from zootrain.hardware import gpu_precision
-from zootrain.module import ZooClassifier
+from zootrain.module import FINITE_CHECK_EVERY, ZooClassifier
 from zootrain.run import train
 
 SGD = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1}
@@ -26,6 +26,16 @@ def _module_on(device: str, gradient_clip_val) -> ZooClassifier:
 def test_fused_optimizers_only_on_cuda_and_never_with_gradient_clipping(device, clip, fused):
     # Lightning refuses to clip gradients for optimizers that unscale them themselves (the fused kernels)
     assert _module_on(device, clip)._fused_kwargs(SGD) == ({"fused": True} if fused else {})
+
+
+def test_a_gpu_loss_is_read_for_divergence_every_so_often_and_before_each_epochs_checkpoints():
+    # reading a GPU tensor on the host waits for the GPU; a CPU's loss costs nothing to read, so it is read every step
+    module = _module_on("cuda:0", None)
+    module._trainer.num_training_batches = 120
+    on_gpu = torch.tensor(float("nan"), device="meta")  # a tensor that is not on the CPU
+    checked = [i for i in range(120) if module._check_finite_now(on_gpu, i)]
+    assert checked == [0, FINITE_CHECK_EVERY, 2 * FINITE_CHECK_EVERY, 119]
+    assert all(module._check_finite_now(torch.tensor(1.0), i) for i in range(120))
 
 
 @pytest.mark.parametrize("bf16,expected", [(True, "bf16-mixed"), (False, "16-mixed")])

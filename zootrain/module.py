@@ -23,6 +23,10 @@ from .finetune import (
 from .optim import FUSED_CAPABLE, build_optimizer, scheduler_factory
 from .schedules import build_scheduler
 
+# reading the loss on the host waits for the GPU, so an accelerator's loss is checked only this often (and on an
+# epoch's last step, before the checkpoints are written); a CPU's is checked every step, for free
+FINITE_CHECK_EVERY = 50
+
 
 class ZooClassifier(L.LightningModule):
     """Image classifier around ``zoo.create_model(model["name"], ...)``.
@@ -147,7 +151,7 @@ class ZooClassifier(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss = self._step(batch, batch_idx, "train")[0]
-        if not torch.isfinite(loss):
+        if self._check_finite_now(loss, batch_idx) and not torch.isfinite(loss):
             lr = self.trainer.optimizers[0].param_groups[0]["lr"]
             raise TrainingDiverged(
                 f"the training loss became {loss.item()} (not a finite number) at epoch {self.current_epoch}, "
@@ -156,6 +160,10 @@ class ZooClassifier(L.LightningModule):
                 "Checkpoints of earlier epochs are kept"
             )
         return loss
+
+    def _check_finite_now(self, loss: torch.Tensor, batch_idx: int) -> bool:
+        last_step = batch_idx + 1 >= self.trainer.num_training_batches
+        return loss.device.type == "cpu" or batch_idx % FINITE_CHECK_EVERY == 0 or last_step
 
     def validation_step(self, batch, batch_idx: int) -> torch.Tensor:
         # the logits reach callbacks (TensorBoardPictures' confusion matrix)
