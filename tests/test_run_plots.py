@@ -6,9 +6,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from zootrain import callbacks
-from zootrain.callbacks import PLOT_GAP, RunPlots
+from zootrain.callbacks import FIRST_PLOT_AFTER_S, PLOT_GAP, RunPlots
 
 
 class FakeClock:
@@ -45,6 +46,19 @@ def test_short_epochs_are_plotted_only_once_drawing_is_a_small_share(plots):
         clock.now += 2.0
     assert drawn[0] == 1 and len(drawn) < 30 / (PLOT_GAP / 2) + 1
     assert all(later - earlier >= PLOT_GAP / 2 for earlier, later in zip(drawn, drawn[1:]))
+
+
+def test_a_short_run_is_not_plotted_until_it_has_gone_on_for_a_while(plots, monkeypatch):
+    run_plots, clock, drawn = plots
+    monkeypatch.setattr(RunPlots, "_first_conv", lambda self, module: torch.zeros(6, 1, 5, 5))
+    run_plots.on_fit_start(None, None)
+    for epoch in range(10):  # half of FIRST_PLOT_AFTER_S in all
+        _epoch_end(run_plots, epoch)
+        clock.now += FIRST_PLOT_AFTER_S / 20
+    assert drawn == []
+    clock.now += FIRST_PLOT_AFTER_S
+    _epoch_end(run_plots, 10)
+    assert drawn == [11]
 
 
 def test_long_epochs_are_plotted_every_epoch(plots):

@@ -16,6 +16,7 @@ from .plots import plot_confusion, plot_curves, plot_per_class
 
 PATCH_IMAGES = 256  # validation images searched for the patches that excite a deeper stage most
 PLOT_GAP = 20  # curves.png waits this many times its own drawing time between redraws during training
+FIRST_PLOT_AFTER_S = 30.0  # a run shorter than this gets its curves.png at the end only: nobody watches it meanwhile
 SMALL_KERNEL = 3  # first-layer kernels this small say little: a deeper stage is shown too
 
 
@@ -36,8 +37,9 @@ class RunPlots(L.Callback):
     the validation patches that excite a deeper stage's channels most (``zoo.visualize.top_activating_patches``).
 
     During training ``curves.png`` is redrawn after an epoch only once at least ``PLOT_GAP`` times as long as the
-    last drawing took has passed: a picture every epoch of a long run, and plotting kept to a few percent of a run
-    whose epochs take a fraction of a second (the default digits run spent a quarter of its time drawing curves).
+    last drawing took has passed, and not before ``FIRST_PLOT_AFTER_S`` of training: a picture every epoch of a long
+    run, and plotting kept to a few percent of a run whose epochs take a fraction of a second (the default digits run
+    spent a quarter of its time drawing curves).
 
     The per-epoch history and the initial kernels are part of the checkpoint, so a resumed run's pictures include the
     epochs before the restart.
@@ -55,6 +57,7 @@ class RunPlots(L.Callback):
 
     def on_fit_start(self, trainer, pl_module) -> None:
         self.dirpath.mkdir(parents=True, exist_ok=True)
+        self.next_plot_at = time.perf_counter() + FIRST_PLOT_AFTER_S
         if self.filters_before is None:
             self.filters_before = self._first_conv(pl_module).clone()
 

@@ -7,6 +7,7 @@ the JPEG zip has no test images.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,15 +75,22 @@ def _uint8_split(data, targets) -> Split:
     return Split(torch.as_tensor(targets, dtype=torch.long), images.contiguous())
 
 
+@functools.cache
+def _digits() -> tuple[Split, torch.Tensor, torch.Tensor]:
+    """scikit-learn's digits (shipped with it: always available offline) and its kept/held-out indices, read once
+    for both splits."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy(bunch.images).mul(255 / 16).round().to(torch.uint8)  # 0..16 -> 0..255
+    full = _uint8_split(images, bunch.target)
+    return full, *stratified_split(full.labels, DIGITS_TEST_FRACTION, DIGITS_TEST_SEED)
+
+
 def _load_digits(req: LoadRequest, split: str) -> Split | None:
     if split == "val":
         return None
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()  # ships with scikit-learn: always available offline
-    images = torch.from_numpy(bunch.images).mul(255 / 16).round().to(torch.uint8)  # 0..16 -> 0..255
-    full = _uint8_split(images, bunch.target)
-    kept, held = stratified_split(full.labels, DIGITS_TEST_FRACTION, DIGITS_TEST_SEED)
+    full, kept, held = _digits()
     return full.subset((held if split == "test" else kept).sort().values)
 
 
