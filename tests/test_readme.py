@@ -75,9 +75,16 @@ def workdir(tmp_path_factory):
     return root
 
 
-def latest_run(root: Path) -> Path:
+def latest_run(root: Path, command: str) -> Path:
+    """The latest run with a checkpoint that the command's ``experiment=`` (if it names one) trained."""
+    experiment = [arg for arg in shlex.split(command) if arg.startswith("experiment=")]
     runs = sorted((root / "logs" / "train" / "runs").iterdir(), key=lambda p: p.stat().st_mtime)
-    return next(r for r in reversed(runs) if (r / "checkpoints" / "last.ckpt").is_file())
+    return next(
+        run
+        for run in reversed(runs)
+        if (run / "checkpoints" / "last.ckpt").is_file()
+        and all(f"- {arg}" in (run / ".hydra" / "overrides.yaml").read_text().splitlines() for arg in experiment)
+    )
 
 
 def test_readme_has_commands():
@@ -88,7 +95,7 @@ def test_every_readme_command_runs(workdir):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     for command in shell_commands():
         if "<run>" in command or "<ckpt>" in command:
-            run = latest_run(workdir)
+            run = latest_run(workdir, command)
             command = command.replace("logs/train/runs/<run>", str(run.relative_to(workdir)))
             command = command.replace("<ckpt>", str((run / "checkpoints" / "last.ckpt").relative_to(workdir)))
         argv = shlex.split(command)
