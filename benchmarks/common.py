@@ -348,6 +348,24 @@ def write_json(path: Path, script: str, args: argparse.Namespace, results: list[
     write_payload(path, script, args.device, settings, results)
 
 
+def run_train(experiment: str, run_dir: Path, overrides: Sequence[str] = (), threads: int | None = None) -> dict:
+    """``python train.py experiment=<experiment>`` in ``run_dir`` (resumed if unfinished), without a progress bar:
+    its wall seconds, exit code and command."""
+    command = [
+        sys.executable,
+        "train.py",
+        f"experiment={experiment}",
+        f"hydra.run.dir={Path(run_dir).resolve()}",
+        "callbacks.progress_bar.refresh_rate=0",
+        *([f"threads={threads}"] if threads else []),
+        *overrides,
+    ]
+    progress(" ".join(command[1:]))
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO_ROOT, check=False)
+    return {"wall_s": time.perf_counter() - started, "returncode": done.returncode, "command": command[1:]}
+
+
 def write_payload(path: Path, script: str, device: torch.device, settings: dict, results: list[dict]) -> None:
     """The JSON every benchmark writes: script, time, environment, settings, results (paths etc. as strings)."""
     payload = {

@@ -16,13 +16,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import torch
-from common import REPO_ROOT, progress, write_payload
+from common import run_train, write_payload
 
 PIECES = "pieces.json"  # in the run directory: wall seconds and exit code of every invocation
 
@@ -35,22 +32,6 @@ def validation_curve(run_dir: Path) -> list[dict]:
         {"epoch": int(row["epoch"]) + 1, "val_acc": float(row["val/acc"]), "val_loss": float(row["val/loss"])}
         for row in rows
     ]
-
-
-def train_piece(args: argparse.Namespace) -> dict:
-    command = [
-        sys.executable,
-        "train.py",
-        f"experiment={args.experiment}",
-        f"hydra.run.dir={args.run_dir.resolve()}",
-        "callbacks.progress_bar.refresh_rate=0",
-        *([f"threads={args.threads}"] if args.threads else []),
-        *args.override,
-    ]
-    progress(" ".join(command[1:]))
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=REPO_ROOT, check=False)
-    return {"wall_s": time.perf_counter() - started, "returncode": done.returncode, "command": command[1:]}
 
 
 def main(argv=None) -> dict:
@@ -66,7 +47,7 @@ def main(argv=None) -> dict:
             parser.error("--threads must be at least 1")
         torch.set_num_threads(args.threads)  # recorded in the JSON's environment
     log = args.run_dir / PIECES
-    piece = train_piece(args)
+    piece = run_train(args.experiment, args.run_dir, args.override, args.threads)
     pieces = (json.loads(log.read_text()) if log.is_file() else []) + [piece]
     args.run_dir.mkdir(parents=True, exist_ok=True)
     log.write_text(json.dumps(pieces, indent=2))

@@ -24,6 +24,7 @@ SMOKE_TESTED = {
     "bad_inputs.py",
     "cpu_fast_path.py",
     "default_run.py",
+    "finetune_value.py",
     "data_path.py",
     "lightning_overhead.py",
     "recipe_accuracy.py",
@@ -279,6 +280,23 @@ def test_recipe_accuracy_finishes_a_run_in_two_pieces(tmp_path, few_cifar_images
     assert [point["epoch"] for point in result["curve"]] == [1, 2]
     assert result["final_val_acc"] == result["curve"][-1]["val_acc"]
     assert [p["returncode"] for p in result["pieces"]] == [-9, 0]
+
+
+def test_finetune_value_compares_both_arms_from_one_pretrained_run(tmp_path, few_cifar_images):
+    overrides = [f"dataset.zip_path={few_cifar_images}", "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1"]
+    overrides.append("dataset.samples_per_class=5")
+    work = tmp_path / "runs"
+    args = ["--seeds", "1", "2", "--work-dir", str(work), *(f"--override={o}" for o in overrides)]
+    [result] = run_benchmark("finetune_value.py", tmp_path, *args)["results"]
+    assert result["pretrain"]["experiment"] == "cifar10_pretrain_0to4"
+    pretrained = str((work / "pretrain" / "checkpoints" / "last.ckpt").resolve())
+    for arm in ("scratch", "finetuned"):
+        accuracies = [run["val_acc"] for run in result[arm]["runs"]]
+        assert len(accuracies) == 2 and result[arm]["mean"] == pytest.approx(sum(accuracies) / 2)
+        assert all(
+            ("finetune.init_from=" + pretrained in run["command"]) == (arm == "finetuned")
+            for run in result[arm]["runs"]
+        )
 
 
 def test_bad_inputs_audit_classifies_a_row(tmp_path):
