@@ -348,6 +348,22 @@ def write_json(path: Path, script: str, args: argparse.Namespace, results: list[
     write_payload(path, script, args.device, settings, results)
 
 
+def add_train_run_args(parser: argparse.ArgumentParser) -> None:
+    """The options of the benchmarks that run ``train.py`` whole (``run_train``)."""
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE", help="Hydra override")
+    parser.add_argument("--threads", type=int, help="CPU threads of each run (default: train.py's threads=auto)")
+    parser.add_argument("--json", type=Path, help="write the figures and environment to this file")
+
+
+def parse_train_run_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be at least 1")
+        torch.set_num_threads(args.threads)  # recorded in the JSON's environment
+    return args
+
+
 def run_train(experiment: str, run_dir: Path, overrides: Sequence[str] = (), threads: int | None = None) -> dict:
     """``python train.py experiment=<experiment>`` in ``run_dir`` (resumed if unfinished), without a progress bar:
     its wall seconds, exit code and command."""

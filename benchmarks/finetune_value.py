@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from common import run_train, write_payload
+from common import add_train_run_args, parse_train_run_args, run_train, write_payload
 
 ARMS = {"scratch": "cifar10_scratch_5to9", "finetuned": "cifar10_finetune_5to9"}
 PRETRAIN = "cifar10_pretrain_0to4"
@@ -45,15 +45,9 @@ def summary(values: list[float]) -> dict:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="seeds of the classes 5-9 runs")
-    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE", help="Hydra override, all runs")
-    parser.add_argument("--threads", type=int, help="CPU threads of each run (default: train.py's threads=auto)")
     parser.add_argument("--work-dir", type=Path, help="the runs' directories (default: a temporary folder)")
-    parser.add_argument("--json", type=Path, help="write the figures and environment to this file")
-    args = parser.parse_args(argv)
-    if args.threads is not None:
-        if args.threads < 1:
-            parser.error("--threads must be at least 1")
-        torch.set_num_threads(args.threads)  # recorded in the JSON's environment
+    add_train_run_args(parser)
+    args = parse_train_run_args(parser, argv)
     with tempfile.TemporaryDirectory() as scratch:
         work = args.work_dir or Path(scratch)
         pretrain = trained(PRETRAIN, work / "pretrain", args.override, args.threads)

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 import torch
-from common import run_train, write_payload
+from common import add_train_run_args, parse_train_run_args, run_train, write_payload
 
 PIECES = "pieces.json"  # in the run directory: wall seconds and exit code of every invocation
 
@@ -38,14 +38,8 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--experiment", required=True, help="a configs/experiment/ recipe, e.g. cifar10_resnet20")
     parser.add_argument("--run-dir", type=Path, required=True, help="the run's directory (resumed if unfinished)")
-    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE", help="Hydra override")
-    parser.add_argument("--threads", type=int, help="CPU threads of the run (default: train.py's threads=auto)")
-    parser.add_argument("--json", type=Path, help="write the figures and environment to this file")
-    args = parser.parse_args(argv)
-    if args.threads is not None:
-        if args.threads < 1:
-            parser.error("--threads must be at least 1")
-        torch.set_num_threads(args.threads)  # recorded in the JSON's environment
+    add_train_run_args(parser)
+    args = parse_train_run_args(parser, argv)
     log = args.run_dir / PIECES
     piece = run_train(args.experiment, args.run_dir, args.override, args.threads)
     pieces = (json.loads(log.read_text()) if log.is_file() else []) + [piece]
