@@ -115,3 +115,13 @@ def test_every_readme_python_block_runs(workdir, monkeypatch):
     monkeypatch.chdir(workdir)
     for block in blocks("python"):
         exec(compile(block, "README.md", "exec"), {"x": torch.randn(2, 3, 224, 224)})
+
+
+def test_every_benchmark_figure_names_a_committed_json():
+    """The README's figures come from benchmarks: each JSON it cites (in a table row or as a results path) exists."""
+    table_cells = re.findall(r"^\|.*`([^` ]+\.json)`", README, re.M)
+    paths = re.findall(r"`benchmarks/results/([^` ]+\.json)`", README)
+    cited = set(table_cells + paths)
+    assert len(cited) >= 8  # the speed table and the figures quoted in the prose
+    results = REPO / "benchmarks" / "results"
+    assert not [name for name in sorted(cited) if not list(results.glob(name))]
