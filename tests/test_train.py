@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -68,6 +69,29 @@ def test_resume_from_last_checkpoint_continues_exactly(make_cfg):
     assert all(torch.equal(probe.state[k], saved_state[k]["momentum_buffer"]) for k in saved_state)
     assert second["epochs"] == 3
     assert torch.load(second["last_model_path"], weights_only=True)["global_step"] == saved["global_step"] * 3 // 2
+
+
+class TrainingLosses(L.Callback):
+    """Each training step's loss and batch size, by the step number the loggers write it under."""
+
+    def __init__(self):
+        self.by_step: dict[int, tuple[float, int]] = {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.by_step[trainer.global_step - 1] = (outputs["loss"].item(), len(batch[1]))
+
+
+def test_metrics_csv_holds_each_logged_steps_own_loss_and_the_epochs_weighted_mean(make_cfg):
+    probe = TrainingLosses()
+    result = train(make_cfg("trainer.max_epochs=1", "trainer.log_every_n_steps=3"), extra_callbacks=[probe])
+    rows = list(csv.DictReader((Path(result["run_dir"]) / "metrics.csv").open()))
+    step_rows = {int(r["step"]): float(r["train/loss_step"]) for r in rows if r["train/loss_step"]}
+    assert sorted(step_rows) == [s for s in probe.by_step if (s + 1) % 3 == 0]
+    assert all(step_rows[s] == pytest.approx(probe.by_step[s][0], rel=1e-6) for s in step_rows)
+    total = sum(size for _, size in probe.by_step.values())
+    weighted_mean = sum(loss * size for loss, size in probe.by_step.values()) / total
+    (epoch_loss,) = [float(r["train/loss_epoch"]) for r in rows if r["train/loss_epoch"]]
+    assert epoch_loss == pytest.approx(weighted_mean, rel=1e-5)
 
 
 def test_same_seed_deterministic_runs_give_identical_metrics(make_cfg):

@@ -7,6 +7,7 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
+from torchmetrics.aggregation import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from zoo import create_model, split_output
@@ -69,6 +70,9 @@ class ZooClassifier(L.LightningModule):
                 if stage != "train" or name == "acc"
             }
         )
+        for stage in ("train", "val", "test"):
+            # no NaN check: it would read the loss on the host every step (training_step checks it on its own cadence)
+            self.metrics[f"{stage}_loss"] = MeanMetric(nan_strategy="disable")
         self.test_per_class = MulticlassAccuracy(num_classes, average=None)
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
 
@@ -129,25 +133,31 @@ class ZooClassifier(L.LightningModule):
         if self.hparams.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         loss, logits = self._loss(self.net(x), y)
-        on_step = stage == "train"
-        self.log(
-            f"{stage}/loss",
-            loss,
-            prog_bar=True,
-            on_step=on_step,
-            on_epoch=True,
-            sync_dist=not on_step,
-            batch_size=len(y),
-        )
+        self.metrics[f"{stage}_loss"].update(loss.detach(), weight=len(y))
+        for name in ("acc", "top5"):
+            if f"{stage}_{name}" in self.metrics:
+                self.metrics[f"{stage}_{name}"].update(logits, y)
+        # Lightning keeps a logged metric object and computes it over every update at the epoch's end: logging it
+        # once per epoch is enough, and each log call costs about a LeNet-5 training step on a CPU
+        if batch_idx == 0:
+            self._log_epoch_metrics(stage)
+        if stage == "train" and self._log_step_loss_now(batch_idx):
+            self.log("train/loss_step", loss.detach(), prog_bar=True, on_step=True, on_epoch=False)
+        return loss, logits
+
+    def _log_epoch_metrics(self, stage: str) -> None:
+        loss_key = "train/loss_epoch" if stage == "train" else f"{stage}/loss"  # the names Lightning gave before
+        self.log(loss_key, self.metrics[f"{stage}_loss"], prog_bar=True, on_step=False, on_epoch=True)
         for name in ("acc", "top5"):
             if f"{stage}_{name}" in self.metrics:
                 metric = self.metrics[f"{stage}_{name}"]
-                metric.update(logits, y)
-                # Lightning keeps the logged object and computes it over every update at the epoch's end: logging
-                # it once per epoch is enough, and each log call costs about a LeNet-5 training step on a CPU
-                if batch_idx == 0:
-                    self.log(f"{stage}/{name}", metric, prog_bar=name == "acc", on_step=False, on_epoch=True)
-        return loss, logits
+                self.log(f"{stage}/{name}", metric, prog_bar=name == "acc", on_step=False, on_epoch=True)
+
+    def _log_step_loss_now(self, batch_idx: int) -> bool:
+        """The step loss on the steps the loggers write (Lightning's ``log_every_n_steps`` rule) and on each epoch's
+        first step, for the progress bar; logging it on the other steps would only be overwritten."""
+        every = self.trainer.log_every_n_steps
+        return batch_idx == 0 or (every > 0 and (self.global_step + 1) % every == 0)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss = self._step(batch, batch_idx, "train")[0]
