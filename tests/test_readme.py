@@ -30,6 +30,7 @@ SIZE_LIMITS = {
     ],
     "evaluate.py": ["trainer.limit_test_batches=2"],
 }
+SIZE_LIMITS["recipe_accuracy.py"] = [f"--override={o}" for o in SIZE_LIMITS["train.py"]]
 CI_COMMANDS = ("pip install", "ruff ", "python -m pytest")  # .ci/run runs these itself
 NEEDS_GPU = ("trainer=gpu", "trainer=ddp ")
 NEEDS_PLUGIN = {"launcher=submitit_slurm": "hydra_plugins.hydra_submitit_launcher"}
