@@ -22,6 +22,7 @@ README = (REPO / "README.md").read_text()
 SIZE_LIMITS = {
     "train.py": [
         "trainer.max_epochs=1",
+        "trainer.check_val_every_n_epoch=1",  # a recipe validating every 5 epochs would never validate in 1
         "trainer.limit_train_batches=2",
         "trainer.limit_val_batches=1",
         "trainer.num_sanity_val_steps=0",

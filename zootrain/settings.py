@@ -98,6 +98,15 @@ def check_train_settings(cfg: DictConfig) -> None:
         epochs,
         "give a whole number of epochs >= 1 (or -1 for no limit)",
     )
+    every = trainer.get("check_val_every_n_epoch")
+    never_validates = _is_int(every) and epochs != -1 and every > epochs and trainer.get("limit_val_batches") != 0
+    _require(
+        not never_validates,
+        "trainer.check_val_every_n_epoch",
+        every,
+        f"more than trainer.max_epochs={epochs}, so the run would never validate (no val/acc, no best checkpoint); "
+        "lower it, or set trainer.limit_val_batches=0 to train without validation",
+    )
     clip = trainer.get("gradient_clip_val")
     _require(
         clip is None or _is_number(clip) and clip >= 0,
