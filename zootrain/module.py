@@ -134,9 +134,8 @@ class ZooClassifier(L.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         loss, logits = self._loss(self.net(x), y)
         self.metrics[f"{stage}_loss"].update(loss.detach(), weight=len(y))
-        for name in ("acc", "top5"):
-            if f"{stage}_{name}" in self.metrics:
-                self.metrics[f"{stage}_{name}"].update(logits, y)
+        for metric in self._accuracies(stage).values():
+            metric.update(logits, y)
         # Lightning keeps a logged metric object and computes it over every update at the epoch's end: logging it
         # once per epoch is enough, and each log call costs about a LeNet-5 training step on a CPU
         if batch_idx == 0:
@@ -145,13 +144,16 @@ class ZooClassifier(L.LightningModule):
             self.log("train/loss_step", loss.detach(), prog_bar=True, on_step=True, on_epoch=False)
         return loss, logits
 
+    def _accuracies(self, stage: str) -> dict[str, MulticlassAccuracy]:
+        """This stage's accuracy metrics by name (acc, and top5 outside training)."""
+        return {name: self.metrics[f"{stage}_{name}"] for name in ("acc", "top5") if f"{stage}_{name}" in self.metrics}
+
     def _log_epoch_metrics(self, stage: str) -> None:
-        loss_key = "train/loss_epoch" if stage == "train" else f"{stage}/loss"  # the names Lightning gave before
+        # training logs its loss per step too, so its epoch loss keeps the "_epoch" suffix metrics.csv and RunPlots read
+        loss_key = "train/loss_epoch" if stage == "train" else f"{stage}/loss"
         self.log(loss_key, self.metrics[f"{stage}_loss"], prog_bar=True, on_step=False, on_epoch=True)
-        for name in ("acc", "top5"):
-            if f"{stage}_{name}" in self.metrics:
-                metric = self.metrics[f"{stage}_{name}"]
-                self.log(f"{stage}/{name}", metric, prog_bar=name == "acc", on_step=False, on_epoch=True)
+        for name, metric in self._accuracies(stage).items():
+            self.log(f"{stage}/{name}", metric, prog_bar=name == "acc", on_step=False, on_epoch=True)
 
     def _log_step_loss_now(self, batch_idx: int) -> bool:
         """The step loss on the steps the loggers write (Lightning's ``log_every_n_steps`` rule) and on each epoch's
