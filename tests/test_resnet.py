@@ -112,3 +112,25 @@ def test_resnet1202_is_finite_in_eval_mode_and_the_papers_init_is_selectable():
         assert torch.isfinite(create_model("resnet1202").eval()(x)).all()
     paper_init = create_model("resnet1202", zero_init_residual=False)
     assert all(m.last_bn().weight.eq(1).all() for m in paper_init.modules() if isinstance(m, BasicBlock))
+
+
+# ----------------------------------------------------------------------------- plain baselines (Section 4.2, Fig. 6)
+@pytest.mark.parametrize("depth", (20, 32, 44, 56))
+def test_plain_net_is_the_resnet_stack_without_shortcuts(depth):
+    """Same 6n+2 weighted layers, stage table and parameter count as the option-A ResNet; no shortcut anywhere."""
+    plain, resnet = create_model(f"plain{depth}"), create_model(f"resnet{depth}")
+    assert count_parameters(plain) == CIFAR_PARAMETER_COUNTS[f"resnet{depth}"]
+    assert [n for n, _ in plain.named_parameters()] == [n for n, _ in resnet.named_parameters()]
+    assert stage_output_shapes(plain, 32) == stage_output_shapes(resnet, 32)
+    assert not any(isinstance(m, ZeroPadShortcut) for m in plain.modules())
+
+
+def test_plain_block_adds_no_identity():
+    """With the residual branch's last BN scale and shift at zero, a ResNet block passes relu(x); a plain block 0."""
+    plain, resnet = create_model("plain20").layer1[0], create_model("resnet20").layer1[0]
+    for block in (plain, resnet):
+        nn.init.zeros_(block.bn2.weight)
+        block.eval()
+    x = torch.randn(2, 16, 8, 8)
+    assert torch.equal(resnet(x), torch.relu(x))
+    assert torch.count_nonzero(plain(x)) == 0

@@ -26,6 +26,11 @@ Deviations from the paper:
   2017) by default: with fresh batch-norm statistics (the identity in eval mode) each of its 600 residual
   additions roughly doubles the variance and a new network's eval-mode output overflows float32 to NaN.
   ``zero_init_residual=False`` gives the paper's init; the other depths default to it and accept the option.
+
+Plain networks (``plain20`` ... ``plain56``, Section 4.2 and Figure 6, left): the same 6n+2 stacks with every
+shortcut removed, the paper's baselines for the degradation problem. With option A's parameter-free shortcuts gone
+they have exactly the parameters of the ResNet of the same depth (plain20 269,722 ... plain56 853,018). Deviation:
+none beyond those of the ResNets above that apply (fully connected init, adaptive pooling).
 """
 
 from functools import partial
@@ -42,8 +47,6 @@ from .resnet import PAPER, BasicBlock
 CIFAR_RESNET_BLOCKS: dict[int, int] = {20: 3, 32: 5, 44: 7, 56: 9, 110: 18, 1202: 200}
 CIFAR_STAGE_WIDTHS = (16, 32, 64)  # filters on the 32x32, 16x16 and 8x8 maps
 SHORTCUT_TYPES = ("A", "B")
-# Too deep for identity batch norm: a fresh net in eval mode overflows float32 (see Deviations)
-ZERO_INIT_RESIDUAL_BY_DEFAULT = (1202,)
 
 
 class ZeroPadShortcut(nn.Module):
@@ -67,6 +70,13 @@ def _shortcut(kind: str, in_ch: int, out_ch: int, stride: int) -> nn.Module | No
     return nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch))
 
 
+class PlainBlock(BasicBlock):
+    """BasicBlock without its shortcut: conv-BN-ReLU-conv-BN-ReLU (the paper's plain baseline)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
+
+
 class CifarResNet(ZooModel):
     first_conv_path = "conv1"
     classifier_path = "fc"
@@ -78,21 +88,24 @@ class CifarResNet(ZooModel):
         in_chans: int = 3,
         shortcut: str = "A",
         zero_init_residual: bool = False,
+        residual: bool = True,
     ):
         super().__init__()
         if shortcut not in SHORTCUT_TYPES:
             raise ValueError(f"shortcut must be one of {SHORTCUT_TYPES} (paper Section 3.3), got {shortcut!r}")
         n_blocks = CIFAR_RESNET_BLOCKS[depth]
         self.num_classes, self.in_chans = num_classes, in_chans
-        self.shortcut = shortcut
+        self.shortcut = shortcut if residual else None
+        block = BasicBlock if residual else PlainBlock
         in_ch = CIFAR_STAGE_WIDTHS[0]
         self.conv1 = nn.Conv2d(in_chans, in_ch, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(in_ch)
         self.relu = nn.ReLU(inplace=True)
         for i, width in enumerate(CIFAR_STAGE_WIDTHS):
             stride = 1 if i == 0 else 2
-            blocks = [BasicBlock(in_ch, width, stride, _shortcut(shortcut, in_ch, width, stride))]
-            blocks += [BasicBlock(width, width) for _ in range(n_blocks - 1)]
+            shortcut_module = _shortcut(shortcut, in_ch, width, stride) if residual else None
+            blocks = [block(in_ch, width, stride, shortcut_module)]
+            blocks += [block(width, width) for _ in range(n_blocks - 1)]
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
             in_ch = width
         self.num_features = in_ch
@@ -119,27 +132,76 @@ class CifarResNet(ZooModel):
         return [("stem", ["conv1", "bn1"])] + [(f"stage{i}", [f"layer{i}"]) for i in range(1, 4)] + [("head", ["fc"])]
 
 
-def _register(depth: int) -> None:
-    def factory(
-        num_classes: int = 10,
-        in_chans: int = 3,
-        shortcut: str = "A",
-        zero_init_residual: bool = depth in ZERO_INIT_RESIDUAL_BY_DEFAULT,
-    ) -> CifarResNet:
-        return CifarResNet(depth, num_classes, in_chans, shortcut, zero_init_residual)
-
-    factory.__name__ = factory.__qualname__ = f"resnet{depth}"
-    factory.__doc__ = (
-        f"ResNet-{depth} for CIFAR-10 (n={CIFAR_RESNET_BLOCKS[depth]}, 16/32/64 filters, "
-        f"option A shortcuts; shortcut='B' for projections). {PAPER}."
-    )
-    register_model(
-        CifarResNet,
-        paper=PAPER,
-        min_input_size=(3, 8, 8),
-        **CIFAR_INPUT,
-    )(factory)
+_REGISTER = {"paper": PAPER, "min_input_size": (3, 8, 8), **CIFAR_INPUT}
 
 
-for _depth in CIFAR_RESNET_BLOCKS:
-    _register(_depth)
+@register_model(CifarResNet, **_REGISTER)
+def resnet20(
+    num_classes: int = 10, in_chans: int = 3, shortcut: str = "A", zero_init_residual: bool = False
+) -> CifarResNet:
+    """ResNet-20 for CIFAR-10 (n=3, 16/32/64 filters, option A shortcuts; shortcut='B' projects)."""
+    return CifarResNet(20, num_classes, in_chans, shortcut, zero_init_residual)
+
+
+@register_model(CifarResNet, **_REGISTER)
+def resnet32(
+    num_classes: int = 10, in_chans: int = 3, shortcut: str = "A", zero_init_residual: bool = False
+) -> CifarResNet:
+    """ResNet-32 for CIFAR-10 (n=5, 16/32/64 filters, option A shortcuts; shortcut='B' projects)."""
+    return CifarResNet(32, num_classes, in_chans, shortcut, zero_init_residual)
+
+
+@register_model(CifarResNet, **_REGISTER)
+def resnet44(
+    num_classes: int = 10, in_chans: int = 3, shortcut: str = "A", zero_init_residual: bool = False
+) -> CifarResNet:
+    """ResNet-44 for CIFAR-10 (n=7, 16/32/64 filters, option A shortcuts; shortcut='B' projects)."""
+    return CifarResNet(44, num_classes, in_chans, shortcut, zero_init_residual)
+
+
+@register_model(CifarResNet, **_REGISTER)
+def resnet56(
+    num_classes: int = 10, in_chans: int = 3, shortcut: str = "A", zero_init_residual: bool = False
+) -> CifarResNet:
+    """ResNet-56 for CIFAR-10 (n=9, 16/32/64 filters, option A shortcuts; shortcut='B' projects)."""
+    return CifarResNet(56, num_classes, in_chans, shortcut, zero_init_residual)
+
+
+@register_model(CifarResNet, **_REGISTER)
+def resnet110(
+    num_classes: int = 10, in_chans: int = 3, shortcut: str = "A", zero_init_residual: bool = False
+) -> CifarResNet:
+    """ResNet-110 for CIFAR-10 (n=18, 16/32/64 filters, option A shortcuts; shortcut='B' projects)."""
+    return CifarResNet(110, num_classes, in_chans, shortcut, zero_init_residual)
+
+
+@register_model(CifarResNet, **_REGISTER)
+def resnet1202(
+    num_classes: int = 10, in_chans: int = 3, shortcut: str = "A", zero_init_residual: bool = True
+) -> CifarResNet:
+    """ResNet-1202 for CIFAR-10 (n=200; zero-initialised residual BN by default, see Deviations)."""
+    return CifarResNet(1202, num_classes, in_chans, shortcut, zero_init_residual)
+
+
+@register_model(CifarResNet, **_REGISTER)
+def plain20(num_classes: int = 10, in_chans: int = 3) -> CifarResNet:
+    """Plain-20 for CIFAR-10: ResNet-20's 6n+2 stack (n=3) with no shortcuts (Figure 6, left)."""
+    return CifarResNet(20, num_classes, in_chans, residual=False)
+
+
+@register_model(CifarResNet, **_REGISTER)
+def plain32(num_classes: int = 10, in_chans: int = 3) -> CifarResNet:
+    """Plain-32 for CIFAR-10: ResNet-32's 6n+2 stack (n=5) with no shortcuts (Figure 6, left)."""
+    return CifarResNet(32, num_classes, in_chans, residual=False)
+
+
+@register_model(CifarResNet, **_REGISTER)
+def plain44(num_classes: int = 10, in_chans: int = 3) -> CifarResNet:
+    """Plain-44 for CIFAR-10: ResNet-44's 6n+2 stack (n=7) with no shortcuts (Figure 6, left)."""
+    return CifarResNet(44, num_classes, in_chans, residual=False)
+
+
+@register_model(CifarResNet, **_REGISTER)
+def plain56(num_classes: int = 10, in_chans: int = 3) -> CifarResNet:
+    """Plain-56 for CIFAR-10: ResNet-56's 6n+2 stack (n=9) with no shortcuts (Figure 6, left)."""
+    return CifarResNet(56, num_classes, in_chans, residual=False)

@@ -24,6 +24,7 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 SCHEDULERS: dict[str, Callable[..., lr_scheduler.LRScheduler]] = {
     "zootrain.schedules.warmup_cosine": schedules.warmup_cosine,
     "zootrain.schedules.one_cycle": schedules.one_cycle,
+    "zootrain.schedules.step_fractions": schedules.step_fractions,
     **{
         f"torch.optim.lr_scheduler.{cls.__name__}": cls
         for cls in (lr_scheduler.StepLR, lr_scheduler.MultiStepLR, lr_scheduler.CosineAnnealingLR)
