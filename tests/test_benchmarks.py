@@ -29,6 +29,7 @@ SMOKE_TESTED = {
     "lightning_overhead.py",
     "recipe_accuracy.py",
     "time_to_accuracy.py",
+    "yardstick_resnet20.py",
     "zoo_vs_torchvision.py",
 }
 STEP_FIGURES = ("images_per_s", "median_step_s", "mean_step_s", "min_step_s", "max_step_s")
@@ -79,6 +80,28 @@ def few_cifar_images(tmp_path_factory) -> Path:
             for i in range(CIFAR_PER_CLASS):
                 archive.extract(f"cifar10/train/{name}/{i:04d}.jpg", folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def fake_cifar_zip(tmp_path_factory) -> Path:
+    """A zip laid out cifar10/train/<class>/NNNN.jpg of ``CIFAR_PER_CLASS`` random 32x32 JPEGs per class (quality
+    75, 4:2:0), members in a shuffled order as a zip need not be sorted."""
+    import io
+    import random
+
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("fake-cifar") / "fake-cifar10.zip"
+    rng = random.Random(0)
+    names = [f"cifar10/train/{c}/{i:04d}.jpg" for c in CIFAR10_CLASSES for i in range(CIFAR_PER_CLASS)]
+    rng.shuffle(names)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in names:
+            image = Image.frombytes("RGB", (32, 32), rng.randbytes(32 * 32 * 3))
+            buffer = io.BytesIO()
+            image.save(buffer, "JPEG", quality=75, subsampling=2)
+            archive.writestr(name, buffer.getvalue())
+    return path
 
 
 def test_every_benchmark_script_has_a_smoke_test():
@@ -321,3 +344,81 @@ def test_bad_inputs_audit_classifies_a_row(tmp_path):
     audit = json.loads(out.read_text())
     assert [(r["row"], r["outcome"]) for r in audit["rows"]] == [(38, "clear")]
     assert audit["counts"] == {"clear": 1}
+
+
+def run_yardstick(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict | None]:
+    """The yardstick run as a script in a process that then lists the project modules it imported (none allowed)."""
+    out = tmp_path / "results" / "yardstick_resnet20.json"
+    argv = [str(BENCHMARKS / "yardstick_resnet20.py"), "--threads", "1", "--json", str(out), *args]
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = {argv!r}\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "print('project modules:', sorted(m for m in sys.modules if m.split('.')[0] in ('zoo', 'zootrain')))\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PROJECT_ROOT": str(tmp_path)}
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "project modules: []" in proc.stdout
+    return proc, json.loads(out.read_text())
+
+
+def test_yardstick_trains_resumes_exactly_and_imports_no_project_code(tmp_path, fake_cifar_zip):
+    common = ["--zip-path", str(fake_cifar_zip), "--batch-size", "32", "--epochs", "2"]
+    _, whole = run_yardstick(tmp_path / "whole", *common, "--run-dir", str(tmp_path / "whole" / "run"))
+    pieces = tmp_path / "pieces"
+    first, part = run_yardstick(pieces, *common, "--run-dir", str(pieces / "run"), "--until-epoch", "1")
+    assert "run the same command to continue" in first.stdout and not part["results"][0]["finished"]
+    second, resumed = run_yardstick(pieces, *common, "--run-dir", str(pieces / "run"))
+    assert "resumed from" in second.stdout
+    assert resumed["script"] == "yardstick_resnet20" and resumed["environment"]["torch_threads"] == 1
+    [a], [b] = whole["results"], resumed["results"]
+    assert a["finished"] and (a["train_images"], a["val_images"], a["steps_per_epoch"]) == (90, 10, 2)
+    assert a["parameters"] == 269_722  # the paper's "0.27M", as the project's resnet20
+    assert [r["epoch"] for r in b["curve"]] == [1, 2]
+    for key in ("train_loss", "train_error", "val_loss", "val_error", "lr", "iterations"):
+        assert [r[key] for r in a["curve"]] == [r[key] for r in b["curve"]], key  # bit-identical resumption
+    # 4 steps, /10 from step 2 (50 %) and step 3 (75 %): each epoch's last step ran at 0.1, then 0.001
+    assert [r["lr"] for r in a["curve"]] == [pytest.approx(0.1), pytest.approx(0.001)]
+    import torch
+
+    state_a = torch.load(tmp_path / "whole" / "run" / "last.pt", weights_only=False)["model"]
+    state_b = torch.load(pieces / "run" / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+
+
+def test_yardstick_split_is_the_projects_split(tmp_path, monkeypatch, make_cfg):
+    """The yardstick's 45k/5k hold-out equals the one ``train.py experiment=cifar10_resnet20`` trains on, index for
+    index, through the project's own path (zip listing, labels, datamodule split); decoding is stubbed out."""
+    source = os.environ.get(ZIP_ENV)
+    if not source:
+        pytest.skip(f"${ZIP_ENV} (the CIFAR-10 JPEG zip) is not set")
+    import torch
+
+    import zootrain.data.cifar_jpeg as cifar_jpeg
+    from zootrain.run import build_datamodule
+
+    sys.path.insert(0, str(BENCHMARKS))
+    from yardstick_resnet20 import members, split_indices
+
+    from zootrain.data.splits import Split
+
+    def blank(blobs: list[bytes], desc: str) -> torch.Tensor:  # no decoding: one blank image seen n times
+        return torch.zeros(1, 3, 32, 32, dtype=torch.uint8).expand(len(blobs), -1, -1, -1)
+
+    def subset(self: Split, index: torch.Tensor) -> Split:  # labels only, and the indices it was cut by
+        part = Split(self.labels[index])
+        part.index = index
+        return part
+
+    monkeypatch.setattr(cifar_jpeg, "decode_images", blank)
+    monkeypatch.setattr(Split, "subset", subset)
+    cfg = make_cfg("experiment=cifar10_resnet20", f"dataset.zip_path={source}")
+    datamodule = build_datamodule(cfg.dataset)
+    datamodule.setup("fit")
+    project_train, project_val = datamodule.splits["train"].index, datamodule.splits["val"].index
+    names, labels = members(Path(source))
+    train_idx, val_idx = split_indices(labels, cfg.dataset.val_fraction, cfg.dataset.split_seed)
+    assert torch.equal(project_train, train_idx) and torch.equal(project_val, val_idx)
+    assert torch.equal(datamodule.splits["train"].labels, torch.tensor(labels)[train_idx])
