@@ -25,6 +25,7 @@ SMOKE_TESTED = {
     "cpu_fast_path.py",
     "default_run.py",
     "finetune_value.py",
+    "jpeg_quality.py",
     "data_path.py",
     "lightning_overhead.py",
     "recipe_accuracy.py",
@@ -422,3 +423,39 @@ def test_yardstick_split_is_the_projects_split(tmp_path, monkeypatch, make_cfg):
     train_idx, val_idx = split_indices(labels, cfg.dataset.val_fraction, cfg.dataset.split_seed)
     assert torch.equal(project_train, train_idx) and torch.equal(project_val, val_idx)
     assert torch.equal(datamodule.splits["train"].labels, torch.tensor(labels)[train_idx])
+
+
+def test_jpeg_quality_reuses_a_complete_zip_and_rewrites_a_damaged_one(tmp_path, fake_cifar_zip, capsys):
+    sys.path.insert(0, str(BENCHMARKS))
+    from jpeg_quality import reencoded_zip, sha256
+
+    source_hash = sha256(fake_cifar_zip)
+    path, manifest = reencoded_zip(fake_cifar_zip, source_hash, 50, tmp_path)
+    written = path.stat().st_mtime_ns
+    assert reencoded_zip(fake_cifar_zip, source_hash, 50, tmp_path) == (path, manifest)
+    assert path.stat().st_mtime_ns == written and "reusing" in capsys.readouterr().err
+    path.write_bytes(path.read_bytes()[:-100])  # cut short: the hash no longer matches
+    again, fresh = reencoded_zip(fake_cifar_zip, source_hash, 50, tmp_path)
+    assert again == path and fresh["sha256"] == manifest["sha256"] == sha256(path)  # the same bytes, rewritten
+    assert reencoded_zip(fake_cifar_zip, "another source", 50, tmp_path)[1]["source_sha256"] == "another source"
+
+
+def test_jpeg_quality_reencodes_and_trains_on_each(tmp_path, fake_cifar_zip):
+    zips, runs = tmp_path / "zips", tmp_path / "runs"
+    overrides = ["trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "dataset.batch_size=32"]
+    figure = tmp_path / "jpeg_quality.png"
+    args = ["--source", str(fake_cifar_zip), "--zips-dir", str(zips), "--runs-dir", str(runs), "--epochs", "1"]
+    args += ["--qualities", "shipped", "30", "--psnr-images", "20", "--figure", str(figure)]
+    payload = run_benchmark("jpeg_quality.py", tmp_path, *args, *(f"--override={o}" for o in overrides))
+    assert figure.stat().st_size > 0
+    assert payload["settings"]["shipped_quality_estimate"] == 75  # the fixture's quality, read off its tables
+    shipped, q30 = payload["results"]
+    assert (shipped["quality"], q30["quality"]) == ("shipped", 30) and shipped["zip"] == str(fake_cifar_zip)
+    assert shipped["psnr_db"] is None and 10 < q30["psnr_db"] < 60 and q30["psnr_images"] == 20
+    assert q30["bytes_per_image"] < shipped["bytes_per_image"]
+    assert all(0 <= r["val_acc"] <= 1 and r["epochs"] == 1 for r in (shipped, q30))
+    with zipfile.ZipFile(fake_cifar_zip) as a, zipfile.ZipFile(q30["zip"]) as b:
+        assert a.namelist() == b.namelist()  # the same layout and order
+    manifest = json.loads(Path(q30["zip"] + ".manifest.json").read_text())
+    assert (manifest["quality"], manifest["images"], manifest["subsampling"]) == (30, 100, "4:2:0")
+    assert not list(zips.glob("*.tmp"))
