@@ -12,7 +12,8 @@ for this family); ``--normalize channel`` divides by the channel std as the proj
 subtracting the per-pixel mean.
 
 Data: the CIFAR-10 JPEG zip the project reads (``--zip-path``, default ``$CNN_ZOO_CIFAR10_ZIP``), decoded with PIL
-into a uint8 tensor in memory, and the project's 45k/5k split: the same seeded, stratified hold-out
+into a uint8 tensor in memory (the very pixels torchvision's ``decode_image`` gives the project: a test checks),
+and the project's 45k/5k split: the same seeded, stratified hold-out
 (``split_indices``, a reimplementation; ``tests/test_benchmarks.py`` asserts it picks the project's indices). The
 training order and each batch's crops and flips are drawn from a generator seeded by (seed, epoch), so a run is
 resumable exactly: ``--run-dir`` holds ``last.pt`` (model, optimizer, RNG state, epoch, curve), written atomically

@@ -425,6 +425,23 @@ def test_yardstick_split_is_the_projects_split(tmp_path, monkeypatch, make_cfg):
     assert torch.equal(datamodule.splits["train"].labels, torch.tensor(labels)[train_idx])
 
 
+def test_yardstick_decodes_the_pixels_the_project_decodes():
+    """PIL (the yardstick) and torchvision's decode_image (the project) give the same pixels for the zip's JPEGs."""
+    source = os.environ.get(ZIP_ENV)
+    if not source:
+        pytest.skip(f"${ZIP_ENV} (the CIFAR-10 JPEG zip) is not set")
+    import torch
+    from torchvision.io import ImageReadMode, decode_image
+
+    sys.path.insert(0, str(BENCHMARKS))
+    from yardstick_resnet20 import decode
+
+    names = [f"cifar10/train/{c}/{i:04d}.jpg" for c in CIFAR10_CLASSES for i in range(0, 50, 10)]
+    with zipfile.ZipFile(source) as archive:
+        blobs = [torch.frombuffer(bytearray(archive.read(n)), dtype=torch.uint8) for n in names]
+    assert torch.equal(decode(Path(source), names), torch.stack([decode_image(b, ImageReadMode.RGB) for b in blobs]))
+
+
 def test_jpeg_quality_reuses_a_complete_zip_and_rewrites_a_damaged_one(tmp_path, fake_cifar_zip, capsys):
     sys.path.insert(0, str(BENCHMARKS))
     from jpeg_quality import reencoded_zip, sha256
