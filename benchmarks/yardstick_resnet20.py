@@ -21,7 +21,7 @@ after every epoch; the same command again continues from it (``--until-epoch K``
 run). Each epoch prints and records training loss and error (running, on the augmented batches, as the paper's
 curves) and validation loss and error; ``--json`` writes ``benchmarks/common.py``'s payload.
 
-    python benchmarks/yardstick_resnet20.py --epochs 10 --threads 1 --bf16 --no-wd-on-bn \
+    python benchmarks/yardstick_resnet20.py --epochs 10 --threads 1 --bf16 --no-wd-on-bn --normalize channel \
         --run-dir /work/yardstick/resnet20_e10_project --json benchmarks/results/yardstick_resnet20_e10_project.json
     python benchmarks/yardstick_resnet20.py --epochs 10 --threads 1 \
         --run-dir /work/yardstick/resnet20_e10_paper --json benchmarks/results/yardstick_resnet20_e10_paper.json
@@ -375,6 +375,7 @@ def main(argv=None) -> dict:
         parser.error("--epochs, --until-epoch, --batch-size and --threads must be at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
+    args.zip_path = Path(args.zip_path).resolve()  # a checkpoint names its data the same way however it was given
     result = train(args)
     if result["finished"]:
         print(
