@@ -6,9 +6,9 @@ instead of 182, the lr divided by 10 at the same fractions of the run (half and 
 ``scheduler=step_fractions``). Each network trains in its own directory under ``--runs-dir``; run the same command
 again after an interruption and each unfinished run resumes from its last checkpoint (``train.py``'s
 ``auto_resume``), finished ones are skipped. Two processes may share the queue (``--models`` splits it; each run
-directory is used by one). ``--report`` trains nothing: it reads every finished run and writes the JSON, the
-Figure-6 picture (training error dashed, validation error bold, against iterations; plain left, ResNet right) and
-prints the Table-6-style markdown table.
+directory is used by one). After its queue, and alone with ``--report``, it reads every finished run, prints the
+Table-6-style markdown table and writes the JSON and the Figure-6 picture (training error dashed, validation
+error bold, against iterations; plain left, ResNet right).
 
     python benchmarks/resnet_cifar_paper.py --runs-dir /work/paper_runs/fig6 --epochs 10 --threads 1 \
         --models resnet20 resnet56 resnet32 resnet44
@@ -142,21 +142,20 @@ def report(args: argparse.Namespace) -> list[dict]:
     return results
 
 
-def main(argv=None) -> list[dict] | None:
+def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs-dir", type=Path, required=True, help="one run directory per network goes here")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per network (the paper: 182)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, help="the queue to train")
-    parser.add_argument("--report", action="store_true", help="train nothing; report the finished runs")
-    parser.add_argument("--figure", type=Path, help="with --report: draw Figure 6 into this PNG")
+    parser.add_argument("--report", action="store_true", help="train nothing; only report the finished runs")
+    parser.add_argument("--figure", type=Path, help="draw Figure 6 of the finished runs into this PNG")
     add_train_run_args(parser)
     args = parse_train_run_args(parser, argv)
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
-    if args.report:
-        return report(args)
-    train_queue(args)
-    return None
+    if not args.report:
+        train_queue(args)
+    return report(args)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ SMOKE_TESTED = {
     "data_path.py",
     "lightning_overhead.py",
     "recipe_accuracy.py",
+    "resnet_cifar_paper.py",
     "time_to_accuracy.py",
     "yardstick_resnet20.py",
     "zoo_vs_torchvision.py",
@@ -476,3 +477,25 @@ def test_jpeg_quality_reencodes_and_trains_on_each(tmp_path, fake_cifar_zip):
     manifest = json.loads(Path(q30["zip"] + ".manifest.json").read_text())
     assert (manifest["quality"], manifest["images"], manifest["subsampling"]) == (30, 100, "4:2:0")
     assert not list(zips.glob("*.tmp"))
+
+
+def test_resnet_cifar_paper_trains_its_queue_and_reports_figure_6(tmp_path, fake_cifar_zip):
+    """A plain net and a ResNet of one depth, one epoch each: the report has both rows, curves and the figure."""
+    runs, limits = tmp_path / "runs", ["trainer.limit_train_batches=2", f"dataset.zip_path={fake_cifar_zip}"]
+    common = ["--runs-dir", str(runs), "--epochs", "1", *(f"--override={o}" for o in limits)]
+    run_benchmark("resnet_cifar_paper.py", tmp_path, *common, "--models", "plain20", "resnet20")
+    figure = tmp_path / "figure6.png"
+    payload = run_benchmark("resnet_cifar_paper.py", tmp_path, *common, "--report", "--figure", str(figure))
+    rows = {r["model"]: r for r in payload["results"]}
+    assert sorted(rows) == ["plain20", "resnet20"] and figure.stat().st_size > 0
+    assert rows["resnet20"]["parameters"] == rows["plain20"]["parameters"] == 269_722
+    assert rows["resnet20"]["paper_test_error"] == 8.75 and rows["plain20"]["paper_test_error"] is None
+    assert [len(r["curve"]) for r in rows.values()] == [1, 1]
+    assert set(payload["settings"]["not_finished"]) == {
+        "plain32",
+        "plain44",
+        "plain56",
+        "resnet32",
+        "resnet44",
+        "resnet56",
+    }
