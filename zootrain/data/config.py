@@ -9,6 +9,7 @@ and required values.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -41,6 +42,23 @@ class DatasetConfig:
     pin_memory: bool | None = None  # None: when training on a GPU
     persistent_workers: bool = True
     download: bool = False  # let torchvision download MNIST / Fashion-MNIST / CIFAR (needs network)
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """Where a loader looks: the dataset root, whether it may download, the CIFAR-10 JPEG source and cache."""
+
+    root: Path
+    download: bool = False
+    zip_path: Path | None = None
+    cache_dir: Path | None = None
+
+    @classmethod
+    def of(cls, cfg: DatasetConfig) -> LoadRequest:
+        def path(value: str | None) -> Path | None:
+            return Path(value).expanduser() if value else None
+
+        return cls(Path(cfg.root).expanduser(), cfg.download, path(cfg.zip_path), path(cfg.cache_dir))
 
 
 # What configs/dataset/*.yaml start from. A `root: ???` in a YAML would not survive the merge onto a set root

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -29,8 +28,8 @@ from torch.utils.data import DataLoader
 from ..hardware import available_cores
 from .augment import build_transform
 from .batched import BatchedLoader
-from .config import DatasetConfig, dataset_config
-from .datasets import DATASETS, LoadRequest
+from .config import DatasetConfig, LoadRequest, dataset_config
+from .datasets import DATASETS
 from .errors import DataConfigError
 from .per_image import FileImageDataset, TensorImageDataset, collate_readable
 from .splits import EpochSampler, Split, rank_in_class, stratified_split
@@ -55,12 +54,7 @@ class ImageClassificationData(L.LightningDataModule):
         self.save_hyperparameters(asdict(cfg))
         self.spec = spec = DATASETS[name]
         self.batched = self._use_batched(cfg)
-        self.request = LoadRequest(
-            Path(cfg.root).expanduser(),
-            cfg.download,
-            Path(cfg.zip_path).expanduser() if cfg.zip_path else None,
-            Path(cfg.cache_dir).expanduser() if cfg.cache_dir else None,
-        )
+        self.request = LoadRequest.of(cfg)
         all_names = list(spec.class_names) if spec.class_names else spec.loader.class_names(self.request.root)
         self.classes = self._check_classes(cfg.classes, len(all_names))
         self._num_all_classes = len(all_names)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
@@ -19,6 +18,7 @@ from torchvision import datasets as tv_datasets
 from zoo.registry import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, MNIST_MEAN, MNIST_STD
 
 from .cifar_jpeg import CIFAR10_CLASSES, ZIP_ENV, cache_dir, cached_jpegs, check_source
+from .config import LoadRequest
 from .errors import missing
 from .folders import FolderLoader
 from .splits import Split, stratified_split
@@ -38,16 +38,6 @@ CIFAR100_CLASSES = tuple(  # fine labels, in the dataset's (alphabetical) order
 DIGITS_MEAN, DIGITS_STD = (0.3053,), (0.3759,)  # of the uint8-scaled images
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
 FASHION_MEAN, FASHION_STD = (0.2860,), (0.3530,)
-
-
-@dataclass(frozen=True)
-class LoadRequest:
-    """Where a loader looks: the dataset root, whether it may download, the CIFAR-10 JPEG source and cache."""
-
-    root: Path
-    download: bool = False
-    zip_path: Path | None = None
-    cache_dir: Path | None = None
 
 
 # A loader returns the split ("train", "val" or "test"), or None when the dataset has no such split of its own.

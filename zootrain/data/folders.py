@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 
+from .config import LoadRequest
 from .errors import DataConfigError, missing
 from .splits import Split
-
-if TYPE_CHECKING:
-    from .datasets import LoadRequest
 
 
 def class_dirs(directory: Path) -> list[str]:
