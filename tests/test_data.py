@@ -29,9 +29,9 @@ def image_set(images: torch.Tensor) -> set[bytes]:
     return {img.numpy().tobytes() for img in images}
 
 
-def epoch(loader) -> tuple[torch.Tensor, torch.Tensor]:
-    xs, ys = zip(*loader)
-    return torch.cat(xs), torch.cat(ys)
+def epoch(loader) -> tuple[torch.Tensor, ...]:
+    """A pass's batches concatenated: (images, labels), and the targets of mixed batches."""
+    return tuple(torch.cat(parts) for parts in zip(*loader))
 
 
 # ----- digits: shapes, splits -----
@@ -212,9 +212,9 @@ def test_offline_download_ends_in_a_clear_error(tmp_path, monkeypatch):
     assert "dataset.download=true" in message
 
 
-def test_batched_loader_needs_an_in_memory_dataset(tmp_path):
+def test_the_removed_loader_setting_says_what_replaced_it(tmp_path):
     (tmp_path / "a").mkdir()
-    with pytest.raises(DataConfigError, match="in-memory"):
+    with pytest.raises(DataConfigError, match="loader.*in-memory datasets always take the batched path"):
         ImageClassificationData("imagefolder", root=str(tmp_path), loader="batched")
 
 
@@ -267,21 +267,22 @@ def test_missing_image_folder_names_the_folder(tmp_path, name):
 
 
 # ----- the batched path (on the CPU here) -----
-def test_batched_path_matches_the_per_image_pipeline(tmp_path):
-    kwargs = dict(image_size=32, batch_size=100, augment=True)
-    plain = digits(tmp_path, loader="per_image", **kwargs)
-    resident = digits(tmp_path, **kwargs)  # auto: batched for an in-memory dataset
+def test_batched_path_matches_the_per_image_preprocessing(tmp_path):
+    """In-memory data always takes the batched path; its evaluation batches are ``preprocess`` of each image."""
+    kwargs = dict(image_size=32, batch_size=100, augment="crop_flip")
+    resident = digits(tmp_path, **kwargs)
     loader = resident.val_dataloader()
-    assert isinstance(loader, BatchedLoader) and len(loader) == len(plain.val_dataloader())
-    # evaluation: no randomness, so the very same numbers
-    torch.testing.assert_close(epoch(loader)[0], epoch(plain.val_dataloader())[0], atol=1e-5, rtol=0)
-    # training: both augment; same shapes, dtypes and statistics, different from the unaugmented images
-    x_plain, y_plain = epoch(plain.train_dataloader())
+    assert isinstance(loader, BatchedLoader) and len(loader) == -(-len(resident.splits["val"]) // 100)
+    # evaluation: no randomness, so the very same numbers as the per-image preprocessing
+    one_by_one = zdata.preprocess(32, resident.mean, resident.std, centre_crop=False)
+    expected = torch.stack([one_by_one(image) for image in resident.splits["val"].images])
+    torch.testing.assert_close(epoch(loader)[0], expected, atol=1e-5, rtol=0)
+    # training: augmented; the same shapes, dtypes and statistics as the unaugmented images, other numbers
     x_res, y_res = epoch(resident.train_dataloader())
+    x_plain, y_plain = epoch(digits(tmp_path, **{**kwargs, "augment": "none"}).train_dataloader())
     assert x_res.shape == x_plain.shape and x_res.dtype == x_plain.dtype and y_res.dtype == y_plain.dtype
-    assert abs(float(x_res.mean() - x_plain.mean())) < 0.03 and abs(float(x_res.std() - x_plain.std())) < 0.03
-    unaugmented = digits(tmp_path, **{**kwargs, "augment": False}).train_dataloader()
-    assert not torch.equal(x_res, epoch(unaugmented)[0])
+    assert abs(float(x_res.mean() - x_plain.mean())) < 0.1 and abs(float(x_res.std() - x_plain.std())) < 0.1
+    assert not torch.equal(x_res, x_plain)
 
 
 def test_batched_crop_and_flip_act_per_image():

@@ -51,12 +51,12 @@ class DatasetSpec:
     channels: int
     native_size: int  # the images' side; folders: the size used when the model gives none
     class_names: tuple[str, ...] | None  # None: the class folder names, sorted
-    policy: str  # augmentation policy, a key of zootrain.data.augment.POLICIES
     loader: Loader
     mean: tuple[float, ...]
     std: tuple[float, ...]
     has_test: bool = True  # a test split of its own (else the test loader serves the validation split)
-    in_memory: bool = True  # uint8 tensors in memory (else image files decoded by DataLoader workers)
+    in_memory: bool = True  # uint8 tensors in memory, the batched path (else image files decoded by DataLoader workers)
+    hflip: bool = True  # training may mirror the images (digits and clothes keep their handedness)
 
 
 def _uint8_split(data, targets) -> Split:
@@ -161,7 +161,7 @@ DATASETS: dict[str, DatasetSpec] = {
         channels=1,
         native_size=8,
         class_names=DIGIT_CLASSES,
-        policy="mnist",
+        hflip=False,
         loader=_load_digits,
         mean=DIGITS_MEAN,
         std=DIGITS_STD,
@@ -170,7 +170,7 @@ DATASETS: dict[str, DatasetSpec] = {
         channels=1,
         native_size=28,
         class_names=DIGIT_CLASSES,
-        policy="mnist",
+        hflip=False,
         loader=_torchvision_loader(tv_datasets.MNIST, "MNIST/raw"),
         mean=MNIST_MEAN,
         std=MNIST_STD,
@@ -179,7 +179,7 @@ DATASETS: dict[str, DatasetSpec] = {
         channels=1,
         native_size=28,
         class_names=tuple(tv_datasets.FashionMNIST.classes),
-        policy="mnist",
+        hflip=False,
         loader=_torchvision_loader(tv_datasets.FashionMNIST, "FashionMNIST/raw"),
         mean=FASHION_MEAN,
         std=FASHION_STD,
@@ -188,7 +188,6 @@ DATASETS: dict[str, DatasetSpec] = {
         channels=3,
         native_size=32,
         class_names=CIFAR10_CLASSES,
-        policy="cifar",
         loader=_load_cifar10,
         mean=CIFAR10_MEAN,
         std=CIFAR10_STD,
@@ -197,7 +196,6 @@ DATASETS: dict[str, DatasetSpec] = {
         channels=3,
         native_size=32,
         class_names=CIFAR100_CLASSES,
-        policy="cifar",
         loader=_torchvision_loader(tv_datasets.CIFAR100, "cifar-100-python"),
         mean=CIFAR100_MEAN,
         std=CIFAR100_STD,
@@ -206,7 +204,6 @@ DATASETS: dict[str, DatasetSpec] = {
         channels=3,
         native_size=224,
         class_names=None,
-        policy="imagenet",
         loader=FolderLoader("Image folder", False),
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
@@ -216,7 +213,6 @@ DATASETS: dict[str, DatasetSpec] = {
         channels=3,
         native_size=224,
         class_names=None,
-        policy="imagenet",
         loader=FolderLoader("ImageNet", True),
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
