@@ -8,14 +8,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 
-from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset, default_collate
 
 from .augment import seeded
+from .decode import UnreadableImage, read_rgb
 from .errors import DataConfigError
-
-UNREADABLE = (OSError, SyntaxError, ValueError)  # what PIL raises for a truncated, corrupt or non-image file
 
 
 def with_item_seed(key) -> tuple[int, int | None]:
@@ -24,8 +22,8 @@ def with_item_seed(key) -> tuple[int, int | None]:
 
 
 class FileImageDataset(Dataset):
-    """(image, label, seed) of image files decoded (as RGB) by the loader's workers; an unreadable file is skipped
-    with a warning (None)."""
+    """(image, label, seed) of image files decoded (as 8-bit RGB) by the loader's workers; an unreadable file or a
+    decompression bomb is skipped with a warning naming it (None), not a crash mid-epoch."""
 
     def __init__(self, paths: list[str], labels: Tensor, transform: Callable):
         self.paths, self.labels, self.transform = paths, labels, transform
@@ -36,10 +34,9 @@ class FileImageDataset(Dataset):
     def __getitem__(self, key):
         i, seed = with_item_seed(key)
         try:
-            with Image.open(self.paths[i]) as image:
-                rgb = image.convert("RGB")
-        except UNREADABLE as err:
-            warnings.warn(f"skipping unreadable image {self.paths[i]}: {err}", stacklevel=1)
+            rgb = read_rgb(self.paths[i])
+        except UnreadableImage as err:
+            warnings.warn(f"skipping unreadable image {err}", stacklevel=1)  # it names the file
             return None
         if seed is None:
             return self.transform(rgb), self.labels[i], seed
