@@ -77,6 +77,8 @@ def test_in_memory_datasets_take_the_batched_loader_and_folders_workers(tmp_path
     with pytest.raises(ConfigCompositionException, match="dataset.loader"):  # no per-image path for in-memory data
         build(tmp_path, "dataset.loader=per_image")
     write_image_folder(tmp_path / "imgs")
-    folder = build(tmp_path, "dataset=imagefolder", f"dataset.root={tmp_path / 'imgs'}").train_dataloader()
+    folder = build(
+        tmp_path, "dataset=imagefolder", f"dataset.root={tmp_path / 'imgs'}", "dataset.val_fraction=0.25"
+    ).train_dataloader()
     assert isinstance(folder, DataLoader) and folder.num_workers == min(8, os.cpu_count())
     assert folder.pin_memory is False  # pinned only when training on a GPU

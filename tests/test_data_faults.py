@@ -23,6 +23,7 @@ def cifar_jpegs(tmp_path, per_class: int = 3, **kwargs) -> ImageClassificationDa
     archive = tmp_path / "fake.zip"
     if not archive.exists():
         write_fake_cifar_zip(archive, per_class)
+    kwargs = {"val_fraction": 1 / per_class, **kwargs}  # one image per class: a split must hold every class
     return ImageClassificationData(
         "cifar10", root=str(tmp_path), zip_path=str(archive), cache_dir=str(tmp_path / "cache"), augment=False, **kwargs
     )
@@ -132,7 +133,9 @@ def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
 
 
 def cifar_from(tmp_path, archive) -> ImageClassificationData:
-    return ImageClassificationData("cifar10", root=str(tmp_path), zip_path=str(archive), cache_dir=str(tmp_path / "c"))
+    return ImageClassificationData(
+        "cifar10", root=str(tmp_path), zip_path=str(archive), cache_dir=str(tmp_path / "c"), val_fraction=0.0
+    )
 
 
 @pytest.mark.parametrize("limit", ["ratio", "size"])
@@ -219,3 +222,25 @@ def test_an_empty_class_folder_is_an_error_and_other_files_a_counted_warning(tmp
     (tmp_path / "imgs" / "emu").mkdir()
     with pytest.raises(DataConfigError, match=f"class folder {tmp_path / 'imgs' / 'emu'} holds no images"):
         ImageClassificationData("imagefolder", root=str(tmp_path / "imgs")).setup("fit")
+
+
+# ----- splits that cannot be made: one line naming the setting -----
+@pytest.mark.parametrize(
+    "per_class, fraction, why",
+    [(1, 0.5, "only 1 member"), (4, 0.1, "should be greater or equal to the number of classes")],
+    ids=["a class of one image", "fewer held-out images than classes"],
+)
+def test_a_split_that_comes_out_empty_is_one_error(tmp_path, per_class, fraction, why):
+    write_image_folder(tmp_path / "imgs", per_class=per_class)
+    dm = ImageClassificationData("imagefolder", root=str(tmp_path / "imgs"), val_fraction=fraction)
+    with pytest.raises(DataConfigError, match=f"dataset.val_fraction={fraction} cannot hold out .*{why}") as info:
+        dm.setup("fit")
+    assert "\n" not in str(info.value)
+
+
+def test_a_single_class_is_one_error(tmp_path):
+    write_image_folder(tmp_path / "imgs", classes=("dog",))
+    with pytest.raises(DataConfigError, match="only the class dog to learn; a classifier needs at least 2"):
+        ImageClassificationData("imagefolder", root=str(tmp_path / "imgs"))
+    with pytest.raises(DataConfigError, match="only the class 3 to learn"):
+        ImageClassificationData("digits", classes=[3])

@@ -60,6 +60,11 @@ class ImageClassificationData(L.LightningDataModule):
         self._num_all_classes = len(all_names)
         self.class_names = [all_names[c] for c in self.classes] if self.classes else all_names
         self.num_classes = len(self.class_names)
+        if self.num_classes < 2:
+            raise DataConfigError(
+                f"{name} has only the class {', '.join(self.class_names)} to learn; a classifier needs at least 2: "
+                "add class folders or choose more dataset.classes"
+            )
         self.in_chans = spec.channels
         self.native_size = spec.native_size
         self.image_size = cfg.image_size or spec.native_size

@@ -74,7 +74,7 @@ def _digits() -> tuple[Split, torch.Tensor, torch.Tensor]:
     bunch = load_digits()
     images = torch.from_numpy(bunch.images).mul(255 / 16).round().to(torch.uint8)  # 0..16 -> 0..255
     full = _uint8_split(images, bunch.target)
-    return full, *stratified_split(full.labels, DIGITS_TEST_FRACTION, DIGITS_TEST_SEED)
+    return full, *stratified_split(full.labels, DIGITS_TEST_FRACTION, DIGITS_TEST_SEED, "the digits test share")
 
 
 def _load_digits(req: LoadRequest, split: str) -> Split | None:
