@@ -212,10 +212,11 @@ def test_offline_download_ends_in_a_clear_error(tmp_path, monkeypatch):
     assert "dataset.download=true" in message
 
 
-def test_the_removed_loader_setting_says_what_replaced_it(tmp_path):
-    (tmp_path / "a").mkdir()
-    with pytest.raises(DataConfigError, match="loader.*in-memory datasets always take the batched path"):
-        ImageClassificationData("imagefolder", root=str(tmp_path), loader="batched")
+def test_the_retired_loader_setting_of_old_checkpoints_is_ignored_with_a_notice(tmp_path):
+    """Every checkpoint of 0.2 stores dataset.loader; evaluating one must still rebuild its data."""
+    with pytest.warns(UserWarning, match="dataset.loader is gone.*in-memory datasets always take the batched path"):
+        dm = ImageClassificationData("digits", root=str(tmp_path), loader="per_image", augment=True)
+    assert isinstance(dm.train_dataloader(), BatchedLoader) and dm.augmentation.policy == "crop_flip"
 
 
 # ----- image folders -----

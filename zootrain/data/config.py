@@ -14,17 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from lightning.pytorch.utilities import rank_zero_warn
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .augment import POLICIES
 from .errors import DataConfigError
 
-RENAMED = {
-    "gpu_resident": "gone: in-memory datasets always take the batched path (what dataset.loader=batched was)",
-    "loader": "gone: in-memory datasets always take the batched path (what dataset.loader=batched was), "
-    "image folders DataLoader workers",
-}
+RENAMED = {"gpu_resident": "always on: in-memory datasets always take the batched path (once dataset.loader=batched)"}
+# settings of earlier versions that checkpoints still store (evaluate.py rebuilds the data from them): ignored
+RETIRED = {"loader": "in-memory datasets always take the batched path now, image files DataLoader workers"}
 BOOL_POLICIES = {"True": "crop_flip", "False": "none", "true": "crop_flip", "false": "none"}  # augment=true/false
 
 
@@ -120,6 +119,9 @@ def check_ranges(cfg: DatasetConfig) -> None:
 
 def dataset_config(settings: dict[str, Any]) -> DatasetConfig:
     """Settings checked against the schema (names, types, ranges, required values) -> a ``DatasetConfig``."""
+    for key in RETIRED.keys() & settings.keys():
+        rank_zero_warn(f"dataset.{key} is gone ({RETIRED[key]}): ignoring dataset.{key}={settings[key]}")
+    settings = {key: value for key, value in settings.items() if key not in RETIRED}
     unknown = sorted(set(settings) - set(FIELDS))
     if unknown:
         raise _unknown(unknown)
