@@ -1,7 +1,8 @@
 """Image-classification data: one LightningDataModule over a table of datasets.
 
 - ``datasets``: the dataset table (``DATASETS``) and the loaders of in-memory datasets; ``cifar_jpeg``: CIFAR-10
-  from a JPEG zip or folder, decoded once and cached; ``folders``: datasets laid out one sub-folder per class.
+  from a JPEG zip or folder, decoded once and cached; ``folders``: datasets laid out one sub-folder per class;
+  ``decode``: zip members and images read defensively, each bad one named.
 - ``augment``: the deterministic ``preprocess`` step and the training augmentation (``dataset.augment``: a policy
   of ``POLICIES``, RandomErasing, MixUp / CutMix), each written once.
 - ``batched``: the batched path of in-memory datasets; ``per_image``: the DataLoader path of image files;
