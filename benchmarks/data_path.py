@@ -1,14 +1,14 @@
 """Data-path throughput: CIFAR-10 training batches from the batched (GPU-resident) loader vs the ordinary DataLoader.
 
-Every side is the training loader of the same ``ImageClassificationData`` (cifar10 from the JPEG zip at
+Every side serves the train split of the same ``ImageClassificationData`` (cifar10 from the JPEG zip at
 ``--zip-path``, the train split after holding out val_fraction 0.1, random crop with padding 4 + horizontal flip,
 normalisation):
 
-- ``gpu_resident``: ``dataset.loader=batched`` -> ``BatchedLoader``: the uint8 images on the device once, each batch
+- ``gpu_resident``: the datamodule's training loader, ``BatchedLoader``: the uint8 images on the device once, each batch
   gathered, augmented and normalised there;
-- ``dataloader``: ``dataset.loader=per_image`` -> torchvision v2 transforms per image in a
-  ``torch.utils.data.DataLoader``,
-  once with the datamodule's default workers (0 for in-memory datasets: the main process) and once with
+- ``dataloader``: the baseline the batched path replaced, torchvision v2 transforms per image of the same train split
+  in a ``torch.utils.data.DataLoader`` (``PerImage``),
+  once with no workers (the main process) and once with
   ``--workers`` (default min(8, CPUs)) worker processes; each batch is moved to the device inside the timing
   (non_blocking, from pinned memory on CUDA), as Lightning would before a training step.
 
@@ -34,6 +34,8 @@ from types import SimpleNamespace
 
 import torch
 from common import DATA_DIR, fmt, format_table, progress, synchronize, write_payload
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
 
 from zootrain.data import ZIP_ENV, ImageClassificationData
 
@@ -92,24 +94,50 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def training_loader(args, gpu_resident: bool, num_workers: int | None):
-    """The datamodule's training loader for one process on ``args.device``."""
-    data = ImageClassificationData(
-        "cifar10",
-        root=args.data_dir,
-        zip_path=args.zip_path,
-        batch_size=args.batch_size,
-        num_workers=num_workers,
-        loader="batched" if gpu_resident else "per_image",
-        pin_memory=args.device.type == "cuda",
-    )
+def training_data(args) -> ImageClassificationData:
+    """The datamodule whose training loader is the batched path, for one process on ``args.device``."""
+    data = ImageClassificationData("cifar10", root=args.data_dir, zip_path=args.zip_path, batch_size=args.batch_size)
     # Outside a Trainer the datamodule places the GPU-resident images on the CPU; it reads the device, rank, world
     # size and overfit_batches from its trainer, so a stand-in with those puts them on the benchmarked device.
     data.trainer = SimpleNamespace(
         strategy=SimpleNamespace(root_device=args.device), global_rank=0, world_size=1, overfit_batches=0
     )
     data.prepare_data()
-    return data, data.train_dataloader()
+    return data
+
+
+class PerImage(Dataset):
+    """The baseline: each uint8 image of a split cropped (padding 4), flipped and normalised on its own."""
+
+    def __init__(self, data: ImageClassificationData):
+        split = data.splits["train"]
+        self.images, self.labels = split.images, split.labels
+        self.transform = v2.Compose(
+            [
+                v2.RandomCrop(32, padding=4),
+                v2.RandomHorizontalFlip(),
+                v2.ToDtype(torch.float32, scale=True),
+                v2.Normalize(list(data.mean), list(data.std)),
+            ]
+        )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        return self.transform(self.images[i]), self.labels[i]
+
+
+def per_image_loader(args, data: ImageClassificationData, num_workers: int) -> DataLoader:
+    return DataLoader(
+        PerImage(data),
+        batch_size=args.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=num_workers,
+        pin_memory=args.device.type == "cuda",
+        persistent_workers=num_workers > 0,
+    )
 
 
 def endless(loader) -> Iterator:
@@ -162,11 +190,11 @@ def main(argv=None) -> list[dict]:
     args = parse_args(argv)
     device = args.device
     progress(f"loading CIFAR-10 (the first run decodes the JPEGs once into {args.data_dir}/.cache, ~5 s)")
-    _, loader = training_loader(args, gpu_resident=True, num_workers=None)
-    sides = [Side("gpu_resident", loader, device, on_host=False)]
+    data = training_data(args)
+    sides = [Side("gpu_resident", data.train_dataloader(), device, on_host=False)]
     extra = {"gpu_resident": {"workers": None, "pin_memory": None}}
-    for workers in (None, args.workers):  # None: the datamodule's default
-        data, loader = training_loader(args, gpu_resident=False, num_workers=workers)
+    for workers in (0, args.workers):
+        loader = per_image_loader(args, data, workers)
         name = f"dataloader_w{loader.num_workers}"
         sides.append(Side(name, loader, device, on_host=True))
         extra[name] = {"workers": loader.num_workers, "pin_memory": loader.pin_memory}

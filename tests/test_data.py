@@ -29,9 +29,9 @@ def image_set(images: torch.Tensor) -> set[bytes]:
     return {img.numpy().tobytes() for img in images}
 
 
-def epoch(loader) -> tuple[torch.Tensor, torch.Tensor]:
-    xs, ys = zip(*loader)
-    return torch.cat(xs), torch.cat(ys)
+def epoch(loader) -> tuple[torch.Tensor, ...]:
+    """A pass's batches concatenated: (images, labels), and the targets of mixed batches."""
+    return tuple(torch.cat(parts) for parts in zip(*loader))
 
 
 # ----- digits: shapes, splits -----
@@ -54,9 +54,9 @@ def test_digits_splits_are_disjoint_stratified_and_seeded(tmp_path):
     assert abs(len(test) - 0.15 * 1797) < 10
     sets = [image_set(s.images) for s in (train, val, test)]
     assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
-    # stratified: every class gives round(10%) of its non-test images to validation
+    # stratified: every class gives 10% of its non-test images to validation, to the nearest whole image
     per_class = torch.bincount(train.labels, minlength=10) + torch.bincount(val.labels, minlength=10)
-    assert torch.equal(torch.bincount(val.labels, minlength=10), (per_class * 0.1).round().long())
+    assert (torch.bincount(val.labels, minlength=10) - per_class * 0.1).abs().max() <= 1
 
     same = digits(tmp_path)
     same.setup("fit")
@@ -172,7 +172,7 @@ class FakeTorchvisionCIFAR10:
 def test_cifar10_prefers_torchvisions_format_which_has_a_test_split(tmp_path, monkeypatch):
     monkeypatch.setattr(tv_datasets, "CIFAR10", FakeTorchvisionCIFAR10)
     write_fake_cifar_zip(tmp_path / "cifar10-train-jpeg.zip")  # present, but torchvision's format comes first
-    dm = ImageClassificationData("cifar10", root=str(tmp_path), cache_dir=str(tmp_path / "cache"))
+    dm = ImageClassificationData("cifar10", root=str(tmp_path), cache_dir=str(tmp_path / "cache"), val_fraction=0.25)
     dm.setup("fit")
     dm.setup("test")
     assert dm.test_split == "test" and len(dm.splits["test"]) == 20
@@ -212,10 +212,11 @@ def test_offline_download_ends_in_a_clear_error(tmp_path, monkeypatch):
     assert "dataset.download=true" in message
 
 
-def test_batched_loader_needs_an_in_memory_dataset(tmp_path):
-    (tmp_path / "a").mkdir()
-    with pytest.raises(DataConfigError, match="in-memory"):
-        ImageClassificationData("imagefolder", root=str(tmp_path), loader="batched")
+def test_the_retired_loader_setting_of_old_checkpoints_is_ignored_with_a_notice(tmp_path):
+    """Every checkpoint of 0.2 stores dataset.loader; evaluating one must still rebuild its data."""
+    with pytest.warns(UserWarning, match="dataset.loader is gone.*in-memory datasets always take the batched path"):
+        dm = ImageClassificationData("digits", root=str(tmp_path), loader="per_image", augment=True)
+    assert isinstance(dm.train_dataloader(), BatchedLoader) and dm.augmentation.policy == "crop_flip"
 
 
 # ----- image folders -----
@@ -267,21 +268,22 @@ def test_missing_image_folder_names_the_folder(tmp_path, name):
 
 
 # ----- the batched path (on the CPU here) -----
-def test_batched_path_matches_the_per_image_pipeline(tmp_path):
-    kwargs = dict(image_size=32, batch_size=100, augment=True)
-    plain = digits(tmp_path, loader="per_image", **kwargs)
-    resident = digits(tmp_path, **kwargs)  # auto: batched for an in-memory dataset
+def test_batched_path_matches_the_per_image_preprocessing(tmp_path):
+    """In-memory data always takes the batched path; its evaluation batches are ``preprocess`` of each image."""
+    kwargs = dict(image_size=32, batch_size=100, augment="crop_flip")
+    resident = digits(tmp_path, **kwargs)
     loader = resident.val_dataloader()
-    assert isinstance(loader, BatchedLoader) and len(loader) == len(plain.val_dataloader())
-    # evaluation: no randomness, so the very same numbers
-    torch.testing.assert_close(epoch(loader)[0], epoch(plain.val_dataloader())[0], atol=1e-5, rtol=0)
-    # training: both augment; same shapes, dtypes and statistics, different from the unaugmented images
-    x_plain, y_plain = epoch(plain.train_dataloader())
+    assert isinstance(loader, BatchedLoader) and len(loader) == -(-len(resident.splits["val"]) // 100)
+    # evaluation: no randomness, so the very same numbers as the per-image preprocessing
+    one_by_one = zdata.preprocess(32, resident.mean, resident.std, centre_crop=False)
+    expected = torch.stack([one_by_one(image) for image in resident.splits["val"].images])
+    torch.testing.assert_close(epoch(loader)[0], expected, atol=1e-5, rtol=0)
+    # training: augmented; the same shapes, dtypes and statistics as the unaugmented images, other numbers
     x_res, y_res = epoch(resident.train_dataloader())
+    x_plain, y_plain = epoch(digits(tmp_path, **{**kwargs, "augment": "none"}).train_dataloader())
     assert x_res.shape == x_plain.shape and x_res.dtype == x_plain.dtype and y_res.dtype == y_plain.dtype
-    assert abs(float(x_res.mean() - x_plain.mean())) < 0.03 and abs(float(x_res.std() - x_plain.std())) < 0.03
-    unaugmented = digits(tmp_path, **{**kwargs, "augment": False}).train_dataloader()
-    assert not torch.equal(x_res, epoch(unaugmented)[0])
+    assert abs(float(x_res.mean() - x_plain.mean())) < 0.1 and abs(float(x_res.std() - x_plain.std())) < 0.1
+    assert not torch.equal(x_res, x_plain)
 
 
 def test_batched_crop_and_flip_act_per_image():

@@ -72,11 +72,13 @@ def test_cifar10_zip_path_defaults_to_the_environment_variable(tmp_path, monkeyp
     assert compose_config("train", ["dataset=cifar10"], tmp_path / "run").dataset.zip_path is None
 
 
-def test_in_memory_datasets_default_to_the_batched_loader_and_folders_to_workers(tmp_path):
+def test_in_memory_datasets_take_the_batched_loader_and_folders_workers(tmp_path):
     assert isinstance(build(tmp_path).train_dataloader(), BatchedLoader)  # digits
-    per_image = build(tmp_path, "dataset.loader=per_image").train_dataloader()
-    assert isinstance(per_image, DataLoader) and per_image.num_workers == 0  # in memory: no workers
+    with pytest.raises(ConfigCompositionException, match="dataset.loader"):  # no per-image path for in-memory data
+        build(tmp_path, "dataset.loader=per_image")
     write_image_folder(tmp_path / "imgs")
-    folder = build(tmp_path, "dataset=imagefolder", f"dataset.root={tmp_path / 'imgs'}").train_dataloader()
+    folder = build(
+        tmp_path, "dataset=imagefolder", f"dataset.root={tmp_path / 'imgs'}", "dataset.val_fraction=0.25"
+    ).train_dataloader()
     assert isinstance(folder, DataLoader) and folder.num_workers == min(8, os.cpu_count())
     assert folder.pin_memory is False  # pinned only when training on a GPU

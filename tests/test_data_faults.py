@@ -1,22 +1,29 @@
-"""Data faults users hit (issue 11): class-sorted validation, corrupt images, killed or truncated cache writes, a
-non-zip zip_path. Each ends in the documented behaviour, never a traceback that hides the file."""
+"""Data faults users hit (issues 11, 22): class-sorted validation, corrupt images, killed or truncated cache writes, a
+non-zip zip_path, zip bombs, bad CIFAR members, 16-bit images, decompression bombs, symlink loops, empty classes.
+Each ends in the documented behaviour, never a traceback that hides the file."""
 
 from __future__ import annotations
 
+import io
 import os
 import zipfile
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from test_data import epoch, write_fake_cifar_zip, write_image_folder
 
-from zootrain.data import DataConfigError, ImageClassificationData
+from zootrain.data import DataConfigError, ImageClassificationData, decode
+from zootrain.data.per_image import FileImageDataset
 
 
 def cifar_jpegs(tmp_path, per_class: int = 3, **kwargs) -> ImageClassificationData:
     archive = tmp_path / "fake.zip"
     if not archive.exists():
         write_fake_cifar_zip(archive, per_class)
+    kwargs = {"val_fraction": 1 / per_class, **kwargs}  # one image per class: a split must hold every class
     return ImageClassificationData(
         "cifar10", root=str(tmp_path), zip_path=str(archive), cache_dir=str(tmp_path / "cache"), augment=False, **kwargs
     )
@@ -108,3 +115,132 @@ def test_a_zip_path_that_is_not_a_zip_names_the_file(tmp_path):
     with pytest.raises(DataConfigError, match=f"{text} is not a zip archive.*dataset.zip_path"):
         dm.setup("fit")
     assert zipfile.is_zipfile(text) is False
+
+
+# ----- hardened decoding (issue 22): each bad file named, never a traceback or a crash mid-epoch -----
+def zip_with(path, members: dict[str, bytes], per_class: int = 1):
+    """The fake CIFAR-10 zip plus ``members`` (member name -> bytes), deflated."""
+    write_fake_cifar_zip(path, per_class)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+
+
+def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def cifar_from(tmp_path, archive) -> ImageClassificationData:
+    return ImageClassificationData(
+        "cifar10", root=str(tmp_path), zip_path=str(archive), cache_dir=str(tmp_path / "c"), val_fraction=0.0
+    )
+
+
+@pytest.mark.parametrize("limit", ["ratio", "size"])
+def test_zip_members_are_size_checked_before_they_are_read(tmp_path, monkeypatch, limit):
+    member = "cifar10/train/cat/bomb.png"
+    zip_with(tmp_path / "bomb.zip", {member: b"\0" * 2**20})  # 1 MB of zeros deflate to 1 kB: 1,000x
+    if limit == "size":
+        monkeypatch.setattr(decode, "MAX_COMPRESSION_RATIO", 10**6)
+        monkeypatch.setattr(decode, "MAX_MEMBER_BYTES", 2**19)
+    monkeypatch.setattr(zipfile.ZipFile, "read", lambda *args: pytest.fail("a member was read before the check"))
+    with pytest.raises(DataConfigError, match=f"member {member} declares 1,048,576 bytes uncompressed.*zip bomb"):
+        cifar_from(tmp_path, tmp_path / "bomb.zip").setup("fit")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\xff\xd8\xff\xe0 not really a JPEG", "cannot be read as an image"),
+        (encoded(Image.new("RGB", (40, 30)), "JPEG"), "is 40x30; CIFAR-10 images must be 32x32"),
+        (encoded(Image.effect_noise((32, 32), 50).convert("RGB"), "JPEG")[:-100], "cannot be decoded"),
+    ],
+    ids=["corrupt", "mis-sized", "truncated"],
+)
+def test_a_bad_cifar_member_is_named_in_the_error(tmp_path, content, message):
+    member = "cifar10/train/dog/0999.jpg"
+    zip_with(tmp_path / "bad.zip", {member: content})
+    with pytest.raises(DataConfigError, match=f"bad.zip: {member}:? {message}"):
+        cifar_from(tmp_path, tmp_path / "bad.zip").setup("fit")
+
+
+def test_16_bit_images_are_scaled_to_8_bits_not_clipped(tmp_path):
+    deep = Image.fromarray(np.full((32, 32), 40000, dtype=np.uint16))  # mode I;16: 40000 / 65535 of white
+    assert deep.mode == "I;16"
+    zip_with(tmp_path / "deep.zip", {"cifar10/train/cat/0999.png": encoded(deep)})
+    dm = cifar_from(tmp_path, tmp_path / "deep.zip")
+    dm.setup("fit")
+    images = torch.cat([dm.splits["train"].images, dm.splits["val"].images])
+    assert (images == 40000 >> 8).all(dim=(1, 2, 3)).sum() == 1  # 156, not clipped to 255
+    write_image_folder(tmp_path / "imgs", per_class=2)
+    deep.save(tmp_path / "imgs" / "dog" / "deep.png")
+    folder = ImageClassificationData(
+        "imagefolder", root=str(tmp_path / "imgs"), val_fraction=0.0, num_workers=0, mean=[0.0] * 3, std=[1.0] * 3
+    )
+    folder.setup("fit")
+    index = folder.splits["train"].paths.index(str(tmp_path / "imgs" / "dog" / "deep.png"))
+    image, _, _ = FileImageDataset(folder.splits["train"].paths, folder.splits["train"].labels, lambda x: x)[index]
+    assert set(np.asarray(image).flatten().tolist()) == {156}
+
+
+def test_decompression_bombs_are_skipped_with_a_warning_naming_them(tmp_path, monkeypatch):
+    write_image_folder(tmp_path / "imgs", per_class=4)  # 40x30 = 1,200 pixels each
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1500)  # PIL warns above 1,500 pixels, refuses above 3,000
+    warned, refused = tmp_path / "imgs" / "dog" / "warned.png", tmp_path / "imgs" / "cat" / "refused.png"
+    Image.new("RGB", (50, 40)).save(warned)
+    Image.new("RGB", (100, 100)).save(refused)
+    dm = ImageClassificationData(
+        "imagefolder", root=str(tmp_path / "imgs"), image_size=16, batch_size=14, num_workers=0, val_fraction=0.0
+    )
+    with pytest.warns(UserWarning) as caught:
+        x, _ = epoch(dm.train_dataloader())
+    messages = " ".join(str(w.message) for w in caught)
+    for bomb in (warned, refused):
+        assert f"skipping unreadable image {bomb}: a decompression bomb" in messages
+    assert len(x) == 12  # the other images of the epoch's one batch
+
+
+def test_image_folders_do_not_follow_symlink_loops(tmp_path):
+    write_image_folder(tmp_path / "imgs", classes=("cat", "dog"), per_class=6)
+    (tmp_path / "imgs" / "dog" / "loop").symlink_to("..", target_is_directory=True)
+    dm = ImageClassificationData("imagefolder", root=str(tmp_path / "imgs"), val_fraction=0.5)
+    dm.setup("fit")
+    train, val = dm.splits["train"], dm.splits["val"]
+    assert len(train) + len(val) == 12 and not set(train.paths) & set(val.paths)
+    for split in (train, val):
+        assert all(Path(p).parent.name == dm.class_names[label] for p, label in zip(split.paths, split.labels.tolist()))
+
+
+def test_an_empty_class_folder_is_an_error_and_other_files_a_counted_warning(tmp_path):
+    write_image_folder(tmp_path / "imgs", per_class=2)
+    for name in ("notes.txt", "labels.txt", "meta.json", ".DS_Store"):
+        (tmp_path / "imgs" / "cat" / name).write_text("x")
+    with pytest.warns(UserWarning, match=r"skipped 3 files that are not images \(2 \.txt, 1 \.json\)"):
+        ImageClassificationData("imagefolder", root=str(tmp_path / "imgs"), val_fraction=0.5).setup("fit")
+    (tmp_path / "imgs" / "emu").mkdir()
+    with pytest.raises(DataConfigError, match=f"class folder {tmp_path / 'imgs' / 'emu'} holds no images"):
+        ImageClassificationData("imagefolder", root=str(tmp_path / "imgs")).setup("fit")
+
+
+# ----- splits that cannot be made: one line naming the setting -----
+@pytest.mark.parametrize(
+    "per_class, fraction, why",
+    [(1, 0.5, "only 1 member"), (4, 0.1, "should be greater or equal to the number of classes")],
+    ids=["a class of one image", "fewer held-out images than classes"],
+)
+def test_a_split_that_comes_out_empty_is_one_error(tmp_path, per_class, fraction, why):
+    write_image_folder(tmp_path / "imgs", per_class=per_class)
+    dm = ImageClassificationData("imagefolder", root=str(tmp_path / "imgs"), val_fraction=fraction)
+    with pytest.raises(DataConfigError, match=f"dataset.val_fraction={fraction} cannot hold out .*{why}") as info:
+        dm.setup("fit")
+    assert "\n" not in str(info.value)
+
+
+def test_a_single_class_is_one_error(tmp_path):
+    write_image_folder(tmp_path / "imgs", classes=("dog",))
+    with pytest.raises(DataConfigError, match="only the class dog to learn; a classifier needs at least 2"):
+        ImageClassificationData("imagefolder", root=str(tmp_path / "imgs"))
+    with pytest.raises(DataConfigError, match="only the class 3 to learn"):
+        ImageClassificationData("digits", classes=[3])

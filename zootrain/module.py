@@ -121,6 +121,7 @@ class ZooClassifier(L.LightningModule):
         return split_output(self.net(x))[0]
 
     def _loss(self, output, y) -> tuple[torch.Tensor, torch.Tensor]:
+        """``y``: class indices, or class probabilities (N, classes) for mixed batches."""
         logits, aux = split_output(output)
         smoothing = self.hparams.label_smoothing
         loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
@@ -129,10 +130,10 @@ class ZooClassifier(L.LightningModule):
         return loss, logits
 
     def _step(self, batch, batch_idx: int, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = batch
+        x, y, *mixed = batch  # MixUp / CutMix batches add class-probability targets; accuracy reads the labels y
         if self.hparams.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        loss, logits = self._loss(self.net(x), y)
+        loss, logits = self._loss(self.net(x), mixed[0] if mixed else y)
         self.metrics[f"{stage}_loss"].update(loss.detach(), weight=len(y))
         for metric in self._accuracies(stage).values():
             metric.update(logits, y)

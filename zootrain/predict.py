@@ -3,7 +3,7 @@
 Prints the ``top_k`` classes with probabilities per image and writes ``predictions.csv``; ``visualize=feature_maps``
 adds each stage's activations (``feature_maps/<image>/<stage>.png``), ``visualize=gradcam`` the Grad-CAM and
 Grad-CAM++ maps of the predicted class and of ``target_class`` (``gradcam/<image>.png``). Preprocessing comes from
-the checkpoint alone: the dataset's evaluation transform (``zootrain.data.build_transform`` without augmentation)
+the checkpoint alone: the dataset's evaluation transform (``zootrain.data.preprocess``, no augmentation)
 at the stored image size and normalisation, after bringing the image to the dataset's channels and native size.
 Every input is read and checked before anything is written.
 """
@@ -26,7 +26,7 @@ from zoo import visualize
 from zoo.weights import WeightsError
 
 from .checkpoint import load_training_checkpoint
-from .data import DATASETS, build_transform
+from .data import DATASETS, preprocess
 from .errors import ConfigError
 from .module import ZooClassifier
 
@@ -87,7 +87,7 @@ def load_classifier(ckpt_path: str) -> Classifier:
     spec = DATASETS[data.get("name", "digits")]
     image_size = data.get("image_size") or spec.native_size
     mean, std = tuple(data.get("mean") or spec.mean), tuple(data.get("std") or spec.std)
-    transform = build_transform(spec.policy, False, spec.native_size, image_size, mean, std)
+    transform = preprocess(image_size, mean, std, centre_crop=not spec.in_memory)
     net = module.net.eval()
     return Classifier(
         net,
@@ -96,7 +96,7 @@ def load_classifier(ckpt_path: str) -> Classifier:
         mean,
         std,
         transform,
-        None if spec.policy == "imagenet" else spec.native_size,
+        spec.native_size if spec.in_memory else None,
     )
 
 

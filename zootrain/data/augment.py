@@ -1,12 +1,28 @@
-"""Augmentation policies: one table, read by the per-image torchvision v2 pipeline and by the batched path.
+"""Augmentation: one implementation of each augmentation, chosen by ``dataset.augment`` and its sibling settings.
 
-Augmentation runs at the dataset's native resolution and is followed by the resize to the model's input size, so
-a crop's padding of native_size // 8 is the same share of the image as size // 8 after resizing, at a fraction of
-the cost for upscaled inputs (AlexNet 227, Inception 299). Both paths then scale to [0, 1] and normalise.
+A training image goes through four steps; each augmentation is written once, in the step it belongs to:
+
+1. geometry (``policy`` other than ``none``): in-memory images (small, one size) are cropped at a random offset
+   within a zero border of side // 8 and flipped, a whole batch at once with each image's own draw
+   (``random_crop``, ``random_hflip``); image files get torchvision's ``RandomResizedCrop`` + flip in the workers.
+2. the policy's image op (``IMAGE_OPS``: RandAugment, TrivialAugmentWide, AutoAugment), a torchvision v2
+   transform on each uint8 image: in the workers for files, image by image over the batch for in-memory data.
+3. ``preprocess``, the deterministic step shared with evaluation and prediction: resize (files: resize + centre
+   crop), scale to [0, 1], normalise. It runs on one image or on a whole batch alike.
+4. ``erasing`` (torchvision's RandomErasing, i.e. Cutout with p and a random box) on each normalised image, and
+   ``mixup_alpha`` / ``cutmix_alpha`` (torchvision's MixUp / CutMix) on the batch with its labels: a mixed batch is
+   ``(images, labels, targets)``, the class probabilities ``targets`` for the loss, ``labels`` for accuracy.
+
+Adding an augmentation: a row of ``IMAGE_OPS`` (a per-image op), or a field of ``Augmentation`` and its step.
+In-memory data augments at the native resolution, before the resize, so a crop's padding of native // 8 is the same
+share of the image after resizing, at a fraction of the cost for upscaled inputs (AlexNet 227, Inception 299).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -14,51 +30,104 @@ from torch import Tensor
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+CROP_PADDING_DIVISOR = 8  # in-memory images: random crop within a zero border of side // 8 (4 px for CIFAR)
+EVAL_RESIZE_RATIO = 256 / 224  # image files: resize to size * this, then centre-crop to size (ImageNet's eval)
+
+# The policies of dataset.augment: ``none``; ``crop_flip`` (step 1 alone); the others add their op after step 1.
+IMAGE_OPS: dict[str, Callable[[], v2.Transform] | None] = {
+    "none": None,
+    "crop_flip": None,
+    "randaugment": v2.RandAugment,
+    "trivialaugment": v2.TrivialAugmentWide,
+    "autoaugment_cifar10": functools.partial(v2.AutoAugment, v2.AutoAugmentPolicy.CIFAR10),
+    "autoaugment_imagenet": functools.partial(v2.AutoAugment, v2.AutoAugmentPolicy.IMAGENET),
+}
+POLICIES = tuple(IMAGE_OPS)
+
 
 @dataclass(frozen=True)
-class Policy:
-    """Training-time augmentation of one dataset family."""
+class Augmentation:
+    """What training adds to ``preprocess``: the settings of the same names in ``DatasetConfig``."""
 
-    crop_padding_divisor: int = 0  # random crop to the native size within a zero border of side // this (0: none)
-    hflip: bool = False  # horizontal flip with probability 0.5
-    resized_crop: bool = False  # ImageNet: random-resized crop to the input size (evaluation: resize + centre crop)
+    policy: str = "crop_flip"
+    erasing: float = 0.0  # RandomErasing's probability per image (0: off)
+    mixup_alpha: float = 0.0  # MixUp's Beta(alpha, alpha) (0: off); with cutmix_alpha, each batch one of the two
+    cutmix_alpha: float = 0.0
+    hflip: bool = True  # the dataset's images may be mirrored (digits may not)
 
-    def crop_padding(self, native_size: int) -> int:
-        return native_size // self.crop_padding_divisor if self.crop_padding_divisor else 0
+    def geometric(self) -> bool:
+        return self.policy != "none"
+
+    def image_op(self) -> v2.Transform | None:
+        make = IMAGE_OPS[self.policy]
+        return make() if make else None
+
+    def eraser(self) -> v2.Transform | None:
+        return v2.RandomErasing(p=self.erasing, value=0) if self.erasing else None  # 0: the mean, once normalised
+
+    def mixer(self, num_classes: int) -> v2.Transform | None:
+        mixers = [
+            cls(alpha=alpha, num_classes=num_classes)
+            for cls, alpha in ((v2.MixUp, self.mixup_alpha), (v2.CutMix, self.cutmix_alpha))
+            if alpha
+        ]
+        return v2.RandomChoice(mixers) if len(mixers) > 1 else next(iter(mixers), None)
 
 
-POLICIES: dict[str, Policy] = {
-    "none": Policy(),
-    "mnist": Policy(crop_padding_divisor=8),
-    "cifar": Policy(crop_padding_divisor=8, hflip=True),
-    "imagenet": Policy(hflip=True, resized_crop=True),
-}
-BATCHED_POLICIES = tuple(name for name, policy in POLICIES.items() if not policy.resized_crop)
+# ----- step 3, deterministic: evaluation, prediction, and the end of every training pipeline -----
+def normalise_steps(mean, std) -> list[v2.Transform]:
+    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
 
 
-# ----- one image at a time (torchvision v2) -----
-def build_transform(policy: str, train: bool, native_size: int, image_size: int, mean, std) -> v2.Compose:
-    """torchvision v2 pipeline for one image (a uint8 tensor or a PIL image) -> normalised float tensor."""
-    spec = POLICIES[policy]
-    steps: list = [v2.ToImage()]
-    if spec.resized_crop:
-        steps += (
-            [v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip()]
-            if train
-            else [v2.Resize(round(image_size * 256 / 224), antialias=True), v2.CenterCrop(image_size)]
-        )
+def resize_steps(image_size: int, centre_crop: bool) -> list[v2.Transform]:
+    """``centre_crop`` (image files): resize the short side, centre-crop; else resize to a square."""
+    if centre_crop:
+        return [v2.Resize(round(image_size * EVAL_RESIZE_RATIO), antialias=True), v2.CenterCrop(image_size)]
+    return [v2.Resize((image_size, image_size), antialias=True)]
+
+
+def preprocess(image_size: int, mean, std, centre_crop: bool) -> v2.Compose:
+    """uint8 image(s) or a PIL image -> normalised float at ``image_size``: the same numbers one image at a time or
+    for a whole batch."""
+    return v2.Compose(
+        [v2.ToImage(), *resize_steps(image_size, centre_crop), *normalise_steps(mean, std), v2.ToPureTensor()]
+    )
+
+
+# ----- seeded draws: torchvision's transforms draw from the global RNG -----
+def draw_seed(generator: torch.Generator) -> int:
+    return int(torch.randint(2**62, (), generator=generator))
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """The CPU's global RNG seeded by ``seed`` inside, restored after; other devices' RNGs untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
+
+
+def each_image(transform: v2.Transform, images: Tensor, seed: int) -> Tensor:
+    """``transform`` on each image of a batch with its own draws (on a batch, torchvision's share one draw)."""
+    with seeded(seed):
+        return torch.stack([transform(image) for image in images])
+
+
+# ----- one image at a time: image files in DataLoader workers -----
+def file_transform(augmentation: Augmentation | None, image_size: int, mean, std) -> v2.Compose:
+    """The per-image pipeline of image files; ``None``: no augmentation (``preprocess``)."""
+    if augmentation is None:
+        return preprocess(image_size, mean, std, centre_crop=True)
+    if augmentation.geometric():
+        flip = v2.RandomHorizontalFlip() if augmentation.hflip else None
+        geometry = [v2.RandomResizedCrop(image_size, antialias=True), flip]
     else:
-        if train and spec.crop_padding(native_size):
-            steps.append(v2.RandomCrop(native_size, padding=spec.crop_padding(native_size)))
-        if train and spec.hflip:
-            steps.append(v2.RandomHorizontalFlip())
-        if image_size != native_size:
-            steps.append(v2.Resize((image_size, image_size), antialias=True))
-    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std)), v2.ToPureTensor()]
-    return v2.Compose(steps)
+        geometry = resize_steps(image_size, centre_crop=True)
+    steps = [v2.ToImage(), *geometry, augmentation.image_op(), *normalise_steps(mean, std), augmentation.eraser()]
+    return v2.Compose([step for step in steps if step is not None] + [v2.ToPureTensor()])
 
 
-# ----- a whole batch at once, each image with its own random draw -----
+# ----- a whole batch at once, each image with its own random draw: in-memory datasets -----
 def random_crop(images: Tensor, padding: int, generator: torch.Generator) -> Tensor:
     """Each image cropped back to its size at its own random offset within a zero border (one gather, no loop).
 
@@ -82,16 +151,31 @@ def random_hflip(images: Tensor, generator: torch.Generator) -> Tensor:
     return torch.where(flip.view(-1, 1, 1, 1), F.horizontal_flip(images), images)
 
 
-def prepare_batch(
-    images: Tensor, policy: str | None, image_size: int, mean, std, generator: torch.Generator | None = None
-) -> Tensor:
-    """uint8 (N, C, H, W) -> normalised float at ``image_size``; ``policy`` None: no augmentation."""
-    spec = POLICIES[policy] if policy else Policy()
-    if spec.resized_crop:
-        raise ValueError(f"policy {policy!r} has no batched version; choose one of {BATCHED_POLICIES}")
-    images = random_crop(images, spec.crop_padding(images.shape[-1]), generator)
-    if spec.hflip:
-        images = random_hflip(images, generator)
-    if images.shape[-2:] != (image_size, image_size):
-        images = F.resize(images, [image_size, image_size], antialias=True)
-    return F.normalize(F.to_dtype(images, torch.float32, scale=True), list(mean), list(std))
+class BatchAugmenter:
+    """Steps 1-4 on uint8 batches (N, C, H, W) of one size, on the device the batches are on.
+
+    ``device_generator`` (on that device) draws the crops and flips; ``seeds`` (a CPU generator) the seeds of
+    torchvision's transforms, so a GPU never waits for the host to read a draw.
+    """
+
+    def __init__(self, augmentation: Augmentation, image_size: int, mean, std, num_classes: int):
+        self.augmentation = augmentation
+        self.image_op = augmentation.image_op()
+        self.preprocess = preprocess(image_size, mean, std, centre_crop=False)
+        self.eraser = augmentation.eraser()
+        self.mixer = augmentation.mixer(num_classes)
+
+    def __call__(self, images: Tensor, labels: Tensor, device_generator: torch.Generator, seeds: torch.Generator):
+        if self.augmentation.geometric():
+            images = random_crop(images, images.shape[-1] // CROP_PADDING_DIVISOR, device_generator)
+            if self.augmentation.hflip:
+                images = random_hflip(images, device_generator)
+        if self.image_op is not None:
+            images = each_image(self.image_op, images, draw_seed(seeds))
+        images = self.preprocess(images)
+        if self.eraser is not None:
+            images = each_image(self.eraser, images, draw_seed(seeds))
+        if self.mixer is None:
+            return images, labels
+        with seeded(draw_seed(seeds)):
+            return images, labels, *self.mixer(images, labels)[1:]

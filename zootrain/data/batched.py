@@ -1,6 +1,6 @@
-"""The batched path for in-memory datasets: the uint8 images moved to the training device once (the CPU or a GPU)
-and augmented there a whole batch at a time, with the same policy table as the per-image path
-(``zootrain.data.augment``), so no worker process and no per-image Python sits between the data and the model.
+"""The batched path of every in-memory dataset: the uint8 images moved to the training device once (the CPU or a
+GPU) and augmented there a whole batch at a time (``zootrain.data.augment.BatchAugmenter``), so no worker process
+sits between the data and the model.
 """
 
 from __future__ import annotations
@@ -9,12 +9,15 @@ import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import Tensor
 
-from .augment import BATCHED_POLICIES, prepare_batch
+from .augment import Augmentation, BatchAugmenter, preprocess
 from .splits import EpochSampler
 
 
 class BatchedLoader:
-    """Iterable of (float images, int64 labels) batches from uint8 images held on ``device``.
+    """Iterable of (float images, int64 labels) batches from uint8 images held on ``device``; with MixUp or CutMix,
+    (images, labels, class-probability targets).
+
+    ``augmentation`` (None: none) applies to training only; evaluation gets ``preprocess`` alone.
 
     ``train=True``: each epoch a permutation drawn from (seed, epoch) (``EpochSampler``), every rank a disjoint,
     equally long share of it, the trailing partial batch dropped; the augmentation stream is drawn from
@@ -33,24 +36,26 @@ class BatchedLoader:
         *,
         device: torch.device | str = "cpu",
         train: bool = False,
-        augment: bool = False,
-        policy: str = "none",
+        augmentation: Augmentation | None = None,
         image_size: int | None = None,
         mean=(0.5,),
         std=(0.5,),
+        num_classes: int | None = None,
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
         shuffle: bool = True,
     ):
-        if augment and policy not in BATCHED_POLICIES:
-            raise ValueError(f"policy {policy!r} has no batched version; choose one of {BATCHED_POLICIES}")
         self.images = images.to(device)
         self.labels = labels.to(device)
         self.batch_size, self.train = batch_size, train
-        self.policy = policy if augment else None
-        self.image_size = image_size or images.shape[-1]
-        self.mean, self.std = list(mean), list(std)
+        image_size = image_size or images.shape[-1]
+        self.augmenter = (
+            BatchAugmenter(augmentation, image_size, mean, std, num_classes or int(labels.max()) + 1)
+            if train and augmentation is not None
+            else None
+        )
+        self.preprocess = preprocess(image_size, mean, std, centre_crop=False)
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.sampler = (
             EpochSampler(len(labels), seed, rank, world_size, shuffle=shuffle)
@@ -67,8 +72,13 @@ class BatchedLoader:
         epoch = getattr(self.sampler, "epoch", 0)
         order = torch.tensor(list(self.sampler), dtype=torch.long, device=self.labels.device)
         stream = epoch * self.world_size + self.rank  # its own augmentation stream per (epoch, rank)
-        generator = torch.Generator(self.labels.device).manual_seed(self.seed + 1_000_003 * stream)
+        seed = self.seed + 1_000_003 * stream
+        generator = torch.Generator(self.labels.device).manual_seed(seed)
+        seeds = torch.Generator().manual_seed(seed + 1)  # torchvision's draws: the CPU's RNG
         for i in range(len(self)):
             batch = order[i * self.batch_size : (i + 1) * self.batch_size]
-            images = prepare_batch(self.images[batch], self.policy, self.image_size, self.mean, self.std, generator)
-            yield images, self.labels[batch]
+            images, labels = self.images[batch], self.labels[batch]
+            if self.augmenter is None:
+                yield self.preprocess(images), labels
+            else:
+                yield self.augmenter(images, labels, generator, seeds)

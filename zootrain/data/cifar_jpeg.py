@@ -12,14 +12,17 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torchvision.io import ImageReadMode, decode_image
+from torchvision.transforms.v2 import functional as F
 from tqdm import tqdm
 
+from .decode import UnreadableImage, open_image, read_files, read_members
 from .errors import DataConfigError
 from .splits import Split
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 ZIP_ENV = "CNN_ZOO_CIFAR10_ZIP"  # configs/dataset/cifar10.yaml reads dataset.zip_path from it
 DECODE_THREADS = 2
+SIDE = 32
 TMP_SUFFIX = ".tmp"  # <cache>.<writer pid>.tmp while a cache file is being written
 
 
@@ -60,21 +63,40 @@ def _read_jpegs(source: Path) -> tuple[list[str], list[bytes]]:
     """(member paths, encoded bytes) of the CIFAR-10 images in a folder or zip, sorted by path."""
     if source.is_dir():
         paths = _folder_members(source)
-        return [str(p) for p in paths], [p.read_bytes() for p in paths]
+        return [str(p.relative_to(source)) for p in paths], read_files(paths)
     with zipfile.ZipFile(source) as archive:
         names = sorted(n for n in archive.namelist() if is_cifar_member(PurePath(n)))
-        return names, [archive.read(n) for n in names]
+    return names, read_members(source, names)
 
 
-def decode_images(blobs: list[bytes], desc: str) -> Tensor:
-    """Encoded images -> uint8 (N, 3, H, W), decoded by a few threads (libjpeg runs outside the GIL)."""
+def check_sizes(names: list[str], blobs: list[bytes]) -> None:
+    """Each image's header read on its own (no pixels decoded): an unreadable or mis-sized one is named."""
+    for name, blob in zip(names, blobs):
+        with open_image(blob, name) as image:
+            if image.size != (SIDE, SIDE):
+                width, height = image.size
+                raise DataConfigError(
+                    f"{name} is {width}x{height}; CIFAR-10 images must be {SIDE}x{SIDE}: remove or replace it"
+                )
 
-    def decode(chunk: list[bytes]) -> Tensor:
-        return torch.stack(
-            [decode_image(torch.frombuffer(bytearray(b), dtype=torch.uint8), ImageReadMode.RGB) for b in chunk]
-        )
 
-    chunks = [blobs[i : i + 1000] for i in range(0, len(blobs), 1000)]
+def _decode(name: str, blob: bytes) -> Tensor:
+    try:
+        image = decode_image(torch.frombuffer(bytearray(blob), dtype=torch.uint8), ImageReadMode.RGB)
+    except RuntimeError as err:  # its message ends with the reason, after the C++ source line
+        raise UnreadableImage(name, f"cannot be decoded ({str(err).rsplit(', ', 1)[-1]})") from None
+    return F.to_dtype(image, torch.uint8, scale=True)  # 16-bit PNGs: scaled, not clipped
+
+
+def decode_images(names: list[str], blobs: list[bytes], desc: str) -> Tensor:
+    """Encoded images -> uint8 (N, 3, H, W), each decoded on its own (an unreadable one is named), by a few threads
+    (libjpeg runs outside the GIL)."""
+
+    def decode(chunk: list[tuple[str, bytes]]) -> Tensor:
+        return torch.stack([_decode(name, blob) for name, blob in chunk])
+
+    pairs = list(zip(names, blobs))
+    chunks = [pairs[i : i + 1000] for i in range(0, len(pairs), 1000)]
     with ThreadPoolExecutor(DECODE_THREADS) as pool, tqdm(total=len(blobs), desc=desc, unit="img") as bar:
         decoded = []
         for images in pool.map(decode, chunks):
@@ -138,9 +160,9 @@ def cached_jpegs(source: Path, folder: Path) -> Split:
             f"classes ({', '.join(CIFAR10_CLASSES)})"
         )
     labels = torch.tensor([CIFAR10_CLASSES.index(PurePath(n).parts[-2]) for n in names])
-    images = decode_images(blobs, f"decoding {source.name} once (cached in {cache.parent})")
-    if images.shape[1:] != (3, 32, 32):
-        raise DataConfigError(f"{source}: CIFAR-10 images must be 32x32, found {tuple(images.shape[2:])}")
+    shown = [f"{source}: {name}" for name in names]  # how errors name an image
+    check_sizes(shown, blobs)
+    images = decode_images(shown, blobs, f"decoding {source.name} once (cached in {cache.parent})")
     tmp = cache.with_name(f"{cache.name}.{os.getpid()}{TMP_SUFFIX}")
     try:
         torch.save({"images": images, "labels": labels}, tmp)

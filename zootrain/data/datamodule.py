@@ -7,17 +7,16 @@ Splits:
 - CIFAR-10 read from the JPEG zip has no test images; there, and for datasets without a test split (ImageNet's
   ``val`` is its evaluation split), ``test_dataloader`` serves the validation split and ``test_split`` says so.
 
-Loaders (``loader``): ``batched`` (the default for in-memory datasets) keeps the uint8 images on the training
-device and augments a batch at a time; ``per_image`` runs torchvision v2 transforms per image in a DataLoader
-(folder datasets, decoded by workers, pinned memory on a GPU). Either way the training order and augmentation
-depend only on (seed, epoch), so a run resumed at epoch k sees the batches an uninterrupted run sees.
+Loaders: every in-memory dataset takes the batched path (``BatchedLoader``: the uint8 images on the training device,
+augmented a batch at a time); image files take the per-image path (torchvision v2 per image in DataLoader workers,
+pinned memory on a GPU). Either way the training order and augmentation depend only on (seed, epoch), so a run
+resumed at epoch k sees the batches an uninterrupted run sees. Training augmentation: ``zootrain.data.augment``.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -27,12 +26,12 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader
 
 from ..hardware import available_cores
-from .augment import build_transform
+from .augment import Augmentation, file_transform
 from .batched import BatchedLoader
-from .config import DatasetConfig, dataset_config
-from .datasets import DATASETS, LoadRequest
+from .config import LoadRequest, dataset_config
+from .datasets import DATASETS
 from .errors import DataConfigError
-from .per_image import FileImageDataset, TensorImageDataset, collate_readable
+from .per_image import CollateReadable, FileImageDataset
 from .splits import EpochSampler, Split, rank_in_class, stratified_split
 
 TEST_ORDER_SEED = 0  # the test split is served in one fixed order, whatever a run's split_seed
@@ -54,18 +53,18 @@ class ImageClassificationData(L.LightningDataModule):
         self.config = cfg = dataset_config({"name": name, **settings})
         self.save_hyperparameters(asdict(cfg))
         self.spec = spec = DATASETS[name]
-        self.batched = self._use_batched(cfg)
-        self.request = LoadRequest(
-            Path(cfg.root).expanduser(),
-            cfg.download,
-            Path(cfg.zip_path).expanduser() if cfg.zip_path else None,
-            Path(cfg.cache_dir).expanduser() if cfg.cache_dir else None,
-        )
+        self.augmentation = Augmentation(cfg.augment, cfg.erasing, cfg.mixup_alpha, cfg.cutmix_alpha, spec.hflip)
+        self.request = LoadRequest.of(cfg)
         all_names = list(spec.class_names) if spec.class_names else spec.loader.class_names(self.request.root)
         self.classes = self._check_classes(cfg.classes, len(all_names))
         self._num_all_classes = len(all_names)
         self.class_names = [all_names[c] for c in self.classes] if self.classes else all_names
         self.num_classes = len(self.class_names)
+        if self.num_classes < 2:
+            raise DataConfigError(
+                f"{name} has only the class {', '.join(self.class_names)} to learn; a classifier needs at least 2: "
+                "add class folders or choose more dataset.classes"
+            )
         self.in_chans = spec.channels
         self.native_size = spec.native_size
         self.image_size = cfg.image_size or spec.native_size
@@ -73,15 +72,6 @@ class ImageClassificationData(L.LightningDataModule):
         self.test_split = "test"  # "val" where the test loader serves the validation split
         self.splits: dict[str, Split] = {}
         self._raw: dict[str, Split | None] = {}
-
-    def _use_batched(self, cfg: DatasetConfig) -> bool:
-        if cfg.loader == "batched" and not self.spec.in_memory:
-            in_memory = ", ".join(n for n, s in DATASETS.items() if s.in_memory)
-            raise DataConfigError(
-                f"dataset.loader=batched needs an in-memory dataset ({in_memory}); {cfg.name} is "
-                "decoded from image files: set dataset.loader=per_image (or auto)"
-            )
-        return cfg.loader == "batched" or (cfg.loader == "auto" and self.spec.in_memory)
 
     def _check_classes(self, classes: list[int] | None, total: int) -> list[int] | None:
         if classes is not None:
@@ -185,7 +175,7 @@ class ImageClassificationData(L.LightningDataModule):
             self.setup({"train": "fit", "val": "validate", "test": "test"}[split])
         data, cfg, train = self.splits[split], self.config, split == "train"
         device, rank, world = self._distributed()
-        if self.batched:
+        if self.spec.in_memory:
             overfit = self.trainer is not None and self.trainer.overfit_batches > 0  # the same few batches each epoch
             return BatchedLoader(
                 data.images,
@@ -193,11 +183,11 @@ class ImageClassificationData(L.LightningDataModule):
                 cfg.batch_size,
                 device=device,
                 train=train,
-                augment=train and cfg.augment,
-                policy=self.spec.policy,
+                augmentation=self.augmentation,
                 image_size=self.image_size,
                 mean=self.mean,
                 std=self.std,
+                num_classes=self.num_classes,
                 seed=self._order_seed(),
                 rank=rank,
                 world_size=world,
@@ -207,27 +197,22 @@ class ImageClassificationData(L.LightningDataModule):
 
     def _per_image_loader(self, data: Split, train: bool, device: torch.device, rank: int, world: int) -> DataLoader:
         cfg = self.config
-        augment = train and cfg.augment
-        transform = build_transform(self.spec.policy, augment, self.native_size, self.image_size, self.mean, self.std)
-        dataset = (
-            TensorImageDataset(data.images, data.labels, transform)
-            if data.images is not None
-            else FileImageDataset(data.paths, data.labels, transform)
+        augmentation = self.augmentation if train else None
+        dataset = FileImageDataset(
+            data.paths, data.labels, file_transform(augmentation, self.image_size, self.mean, self.std)
         )
         # Training: (seed, epoch) decide the order and each image's augmentation. Evaluation: every image once.
         if train:
-            sampler = EpochSampler(len(dataset), self._order_seed(), rank, world, item_seeds=augment)
+            sampler = EpochSampler(len(dataset), self._order_seed(), rank, world, item_seeds=True)
         else:
             sampler = UnrepeatedDistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False)
-        workers = (
-            (0 if self.spec.in_memory else min(8, available_cores())) if cfg.num_workers is None else cfg.num_workers
-        )
+        workers = min(8, available_cores()) if cfg.num_workers is None else cfg.num_workers
         pin_memory = device.type == "cuda" if cfg.pin_memory is None else cfg.pin_memory
         return DataLoader(
             dataset,
             batch_size=cfg.batch_size,
             sampler=sampler,
-            collate_fn=collate_readable,
+            collate_fn=CollateReadable(augmentation and augmentation.mixer(self.num_classes)),
             drop_last=train and len(sampler) > cfg.batch_size,  # no 1-image batch for BatchNorm at an epoch's end
             num_workers=workers,
             pin_memory=pin_memory,

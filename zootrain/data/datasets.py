@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
@@ -19,6 +18,7 @@ from torchvision import datasets as tv_datasets
 from zoo.registry import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, MNIST_MEAN, MNIST_STD
 
 from .cifar_jpeg import CIFAR10_CLASSES, ZIP_ENV, cache_dir, cached_jpegs, check_source
+from .config import LoadRequest
 from .errors import missing
 from .folders import FolderLoader
 from .splits import Split, stratified_split
@@ -40,16 +40,6 @@ CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
 FASHION_MEAN, FASHION_STD = (0.2860,), (0.3530,)
 
 
-@dataclass(frozen=True)
-class LoadRequest:
-    """Where a loader looks: the dataset root, whether it may download, the CIFAR-10 JPEG source and cache."""
-
-    root: Path
-    download: bool = False
-    zip_path: Path | None = None
-    cache_dir: Path | None = None
-
-
 # A loader returns the split ("train", "val" or "test"), or None when the dataset has no such split of its own.
 Loader = Callable[[LoadRequest, str], "Split | None"]
 
@@ -61,12 +51,12 @@ class DatasetSpec:
     channels: int
     native_size: int  # the images' side; folders: the size used when the model gives none
     class_names: tuple[str, ...] | None  # None: the class folder names, sorted
-    policy: str  # augmentation policy, a key of zootrain.data.augment.POLICIES
     loader: Loader
     mean: tuple[float, ...]
     std: tuple[float, ...]
     has_test: bool = True  # a test split of its own (else the test loader serves the validation split)
-    in_memory: bool = True  # uint8 tensors in memory (else image files decoded by DataLoader workers)
+    in_memory: bool = True  # uint8 tensors in memory, the batched path (else image files decoded by DataLoader workers)
+    hflip: bool = True  # training may mirror the images (digits and clothes keep their handedness)
 
 
 def _uint8_split(data, targets) -> Split:
@@ -84,7 +74,7 @@ def _digits() -> tuple[Split, torch.Tensor, torch.Tensor]:
     bunch = load_digits()
     images = torch.from_numpy(bunch.images).mul(255 / 16).round().to(torch.uint8)  # 0..16 -> 0..255
     full = _uint8_split(images, bunch.target)
-    return full, *stratified_split(full.labels, DIGITS_TEST_FRACTION, DIGITS_TEST_SEED)
+    return full, *stratified_split(full.labels, DIGITS_TEST_FRACTION, DIGITS_TEST_SEED, "the digits test share")
 
 
 def _load_digits(req: LoadRequest, split: str) -> Split | None:
@@ -171,7 +161,7 @@ DATASETS: dict[str, DatasetSpec] = {
         channels=1,
         native_size=8,
         class_names=DIGIT_CLASSES,
-        policy="mnist",
+        hflip=False,
         loader=_load_digits,
         mean=DIGITS_MEAN,
         std=DIGITS_STD,
@@ -180,7 +170,7 @@ DATASETS: dict[str, DatasetSpec] = {
         channels=1,
         native_size=28,
         class_names=DIGIT_CLASSES,
-        policy="mnist",
+        hflip=False,
         loader=_torchvision_loader(tv_datasets.MNIST, "MNIST/raw"),
         mean=MNIST_MEAN,
         std=MNIST_STD,
@@ -189,7 +179,7 @@ DATASETS: dict[str, DatasetSpec] = {
         channels=1,
         native_size=28,
         class_names=tuple(tv_datasets.FashionMNIST.classes),
-        policy="mnist",
+        hflip=False,
         loader=_torchvision_loader(tv_datasets.FashionMNIST, "FashionMNIST/raw"),
         mean=FASHION_MEAN,
         std=FASHION_STD,
@@ -198,7 +188,6 @@ DATASETS: dict[str, DatasetSpec] = {
         channels=3,
         native_size=32,
         class_names=CIFAR10_CLASSES,
-        policy="cifar",
         loader=_load_cifar10,
         mean=CIFAR10_MEAN,
         std=CIFAR10_STD,
@@ -207,7 +196,6 @@ DATASETS: dict[str, DatasetSpec] = {
         channels=3,
         native_size=32,
         class_names=CIFAR100_CLASSES,
-        policy="cifar",
         loader=_torchvision_loader(tv_datasets.CIFAR100, "cifar-100-python"),
         mean=CIFAR100_MEAN,
         std=CIFAR100_STD,
@@ -216,7 +204,6 @@ DATASETS: dict[str, DatasetSpec] = {
         channels=3,
         native_size=224,
         class_names=None,
-        policy="imagenet",
         loader=FolderLoader("Image folder", False),
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
@@ -226,7 +213,6 @@ DATASETS: dict[str, DatasetSpec] = {
         channels=3,
         native_size=224,
         class_names=None,
-        policy="imagenet",
         loader=FolderLoader("ImageNet", True),
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,

@@ -1,23 +1,66 @@
-"""Folder datasets: one sub-folder per class, ``root/<class>/*`` or ``root/{train,val,test}/<class>/*``."""
+"""Folder datasets: one sub-folder per class, ``root/<class>/*`` or ``root/{train,val,test}/<class>/*``.
+
+A class folder's images may sit in sub-folders; symlinked folders are not followed (one linking back up, e.g.
+``dog/loop -> ..``, would list every class's images again under ``dog``). A training class folder without images is
+an error (it would change the class count); files of other types a warning with their count.
+"""
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
-from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
+from lightning.pytorch.utilities import rank_zero_warn
+from torchvision.datasets.folder import IMG_EXTENSIONS
 
+from .config import LoadRequest
 from .errors import DataConfigError, missing
 from .splits import Split
-
-if TYPE_CHECKING:
-    from .datasets import LoadRequest
 
 
 def class_dirs(directory: Path) -> list[str]:
     return sorted(e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
+
+
+def class_images(folder: Path) -> tuple[list[str], Counter]:
+    """The image files under a class folder, sorted, and the other files' counts by suffix (hidden files ignored).
+
+    Symlinked sub-folders are not descended (``os.walk`` without ``followlinks``): a link may loop back up."""
+    images, others = [], Counter()
+    for directory, _, files in os.walk(folder):
+        for name in files:
+            if name.startswith("."):
+                continue
+            suffix = Path(name).suffix.lower()
+            if suffix in IMG_EXTENSIONS:
+                images.append(os.path.join(directory, name))
+            else:
+                others[suffix or "(no suffix)"] += 1
+    return sorted(images), others
+
+
+def scan(split_dir: Path, names: list[str], defines_classes: bool) -> tuple[list[str], list[int]]:
+    """(paths, labels) of ``split_dir/<class>/**``. Where the split defines the classes (training), a class folder
+    without images is an error naming it; files of other types are reported once, with their count."""
+    paths, labels, others = [], [], Counter()
+    for label, name in enumerate(names):
+        if not (split_dir / name).is_dir():
+            continue
+        found, skipped = class_images(split_dir / name)
+        if not found and defines_classes:
+            raise DataConfigError(
+                f"class folder {split_dir / name} holds no images ({', '.join(IMG_EXTENSIONS)}); an empty class "
+                "would still count as a class: add its images or remove the folder"
+            )
+        paths += found
+        labels += [label] * len(found)
+        others += skipped
+    if others:
+        kinds = ", ".join(f"{count} {suffix}" for suffix, count in others.most_common())
+        rank_zero_warn(f"{split_dir}: skipped {sum(others.values())} files that are not images ({kinds})")
+    return paths, labels
 
 
 class FolderLoader:
@@ -53,8 +96,7 @@ class FolderLoader:
         extra = sorted(set(class_dirs(dirs[split])) - set(names))
         if extra:
             raise DataConfigError(f"{dirs[split]} has class folders {extra} that {dirs['train']} lacks")
-        samples = make_dataset(str(dirs[split]), {n: i for i, n in enumerate(names)}, IMG_EXTENSIONS, allow_empty=True)
-        if not samples:
+        paths, labels = scan(dirs[split], names, defines_classes=split == "train")
+        if not paths:
             raise DataConfigError(f"{dirs[split]} holds no images in class sub-folders (<class>/*.jpg)")
-        paths, labels = zip(*samples)
-        return Split(torch.tensor(labels), paths=list(paths))
+        return Split(torch.tensor(labels), paths=paths)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from sklearn.model_selection import train_test_split
 from torch import Tensor
 from torch.utils.data import DistributedSampler
+
+from .errors import DataConfigError
 
 
 @dataclass
@@ -42,17 +46,28 @@ def rank_in_class(labels: Tensor) -> Tensor:
     return rank
 
 
-def stratified_split(labels: Tensor, fraction: float, seed: int) -> tuple[Tensor, Tensor]:
-    """(kept, held-out) indices: round(fraction * n_c) of every class c held out, chosen by a seeded shuffle.
+def stratified_split(
+    labels: Tensor, fraction: float, seed: int, what: str = "dataset.val_fraction"
+) -> tuple[Tensor, Tensor]:
+    """(kept, held-out) indices: scikit-learn's seeded stratified ``train_test_split``, each class's share of the
+    held-out images as near ``fraction`` as whole images allow. ``fraction`` 0: nothing held out.
 
-    Both stay in the shuffled order (``samples_per_class`` takes the first n of each class from it; the held-out
-    share is served in it, classes interleaved).
+    Both come in a shuffled order, classes interleaved (``samples_per_class`` takes the first n of each class from
+    it; the held-out share is served in it). A split that cannot be made (a class of one image, fewer held-out
+    images than classes, an empty side) is a ``DataConfigError`` naming ``what``.
     """
-    perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
-    shuffled = labels[perm]
-    n_held = (torch.bincount(labels) * fraction).round().long()
-    held = rank_in_class(shuffled) < n_held[shuffled]
-    return perm[~held], perm[held]
+    if fraction == 0:
+        return torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed)), labels.new_empty(0)
+    try:
+        kept, held = train_test_split(
+            np.arange(len(labels)), test_size=fraction, random_state=seed, stratify=labels.numpy()
+        )
+    except ValueError as err:  # scikit-learn says which constraint the split breaks
+        raise DataConfigError(
+            f"{what}={fraction} cannot hold out a stratified share of {len(labels)} images in "
+            f"{len(labels.unique())} classes ({err}); change {what} or add images"
+        ) from None
+    return torch.from_numpy(kept), torch.from_numpy(held)
 
 
 class EpochSampler(DistributedSampler):
