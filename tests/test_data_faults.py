@@ -227,7 +227,7 @@ def test_an_empty_class_folder_is_an_error_and_other_files_a_counted_warning(tmp
 # ----- splits that cannot be made: one line naming the setting -----
 @pytest.mark.parametrize(
     "per_class, fraction, why",
-    [(1, 0.5, "only 1 member"), (4, 0.1, "should be greater or equal to the number of classes")],
+    [(1, 0.5, "a class would have no held-out image"), (4, 0.1, "a class would have no held-out image")],
     ids=["a class of one image", "fewer held-out images than classes"],
 )
 def test_a_split_that_comes_out_empty_is_one_error(tmp_path, per_class, fraction, why):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 from torch import Tensor
 from torch.utils.data import DistributedSampler
 
@@ -49,25 +47,31 @@ def rank_in_class(labels: Tensor) -> Tensor:
 def stratified_split(
     labels: Tensor, fraction: float, seed: int, what: str = "dataset.val_fraction"
 ) -> tuple[Tensor, Tensor]:
-    """(kept, held-out) indices: scikit-learn's seeded stratified ``train_test_split``, each class's share of the
-    held-out images as near ``fraction`` as whole images allow. ``fraction`` 0: nothing held out.
+    """(kept, held-out) indices: round(fraction * n_c) of every class c held out, chosen by a seeded shuffle.
 
-    Both come in a shuffled order, classes interleaved (``samples_per_class`` takes the first n of each class from
-    it; the held-out share is served in it). A split that cannot be made (a class of one image, fewer held-out
-    images than classes, an empty side) is a ``DataConfigError`` naming ``what``.
+    Both stay in the shuffled order (``samples_per_class`` takes the first n of each class from it; the held-out
+    share is served in it, classes interleaved). ``fraction`` 0: nothing held out. A split that leaves a side
+    empty, or holds out no image of some class, is a ``DataConfigError`` naming ``what``.
+
+    Written here rather than scikit-learn's ``train_test_split(stratify=...)``: the split is a recorded fact, and
+    scikit-learn allocates the per-class shares differently, so it would move images between the training and
+    held-out sides of every measured run and shipped weights file (their validation figures would then include
+    images they were trained on).
     """
+    perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     if fraction == 0:
-        return torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed)), labels.new_empty(0)
-    try:
-        kept, held = train_test_split(
-            np.arange(len(labels)), test_size=fraction, random_state=seed, stratify=labels.numpy()
-        )
-    except ValueError as err:  # scikit-learn says which constraint the split breaks
+        return perm, labels.new_empty(0)
+    shuffled = labels[perm]
+    n_held = (torch.bincount(labels) * fraction).round().long()
+    held = rank_in_class(shuffled) < n_held[shuffled]
+    present = torch.bincount(labels) > 0
+    if held.all() or bool((n_held[present] == 0).any()):
         raise DataConfigError(
             f"{what}={fraction} cannot hold out a stratified share of {len(labels)} images in "
-            f"{len(labels.unique())} classes ({err}); change {what} or add images"
-        ) from None
-    return torch.from_numpy(kept), torch.from_numpy(held)
+            f"{int(present.sum())} classes (a side would be empty, or a class would have no held-out image); "
+            f"change {what} or add images"
+        )
+    return perm[~held], perm[held]
 
 
 class EpochSampler(DistributedSampler):
