@@ -406,7 +406,7 @@ def test_yardstick_split_is_the_projects_split(tmp_path, monkeypatch, make_cfg):
 
     from zootrain.data.splits import Split
 
-    def blank(blobs: list[bytes], desc: str) -> torch.Tensor:  # no decoding: one blank image seen n times
+    def blank(names: list[str], blobs: list[bytes], desc: str) -> torch.Tensor:  # no decoding: one blank image
         return torch.zeros(1, 3, 32, 32, dtype=torch.uint8).expand(len(blobs), -1, -1, -1)
 
     def subset(self: Split, index: torch.Tensor) -> Split:  # labels only, and the indices it was cut by
@@ -415,6 +415,7 @@ def test_yardstick_split_is_the_projects_split(tmp_path, monkeypatch, make_cfg):
         return part
 
     monkeypatch.setattr(cifar_jpeg, "decode_images", blank)
+    monkeypatch.setattr(cifar_jpeg, "check_sizes", lambda names, blobs: None)
     monkeypatch.setattr(Split, "subset", subset)
     cfg = make_cfg("experiment=cifar10_resnet20", f"dataset.zip_path={source}")
     datamodule = build_datamodule(cfg.dataset)
