@@ -18,9 +18,9 @@ from .errors import ConfigError
 LOCATION_SETTINGS = ("root", "cache_dir", "zip_path", "download")
 
 
-def evaluation_datamodule(ckpt: dict[str, Any], user_settings: dict[str, Any]) -> ImageClassificationData:
-    """The checkpoint's dataset facts, overridden by the user's ``dataset.*`` (which alone say where it is)."""
-    stored = ckpt.get("datamodule_hyper_parameters", {})
+def evaluation_datamodule(stored: dict[str, Any], user_settings: dict[str, Any]) -> ImageClassificationData:
+    """The dataset settings a model was trained with (a checkpoint's ``datamodule_hyper_parameters``) without
+    their locations, overridden by the user's ``dataset.*`` (which alone say where the data is)."""
     facts = {k: v for k, v in stored.items() if k not in LOCATION_SETTINGS}
     return ImageClassificationData(**{**facts, **user_settings})
 

@@ -190,46 +190,43 @@ class RunDirectory:
     left in ``checkpoints/``: holding the lock, no other writer can be saving there."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).absolute()
+        self.path = Path(path)
+        self._key = self.path.resolve()  # one folder however it is spelt: claims nest by it
         self.config_file, self.finished_file = self.path / CONFIG_FILE, self.path / FINISHED_FILE
         self.last = self.path / LAST_CHECKPOINT
 
     def __enter__(self) -> RunDirectory:
         if rank_zero_only.rank != 0:
             return self  # a DDP rank started as a process of its own (torchrun, srun): rank 0 holds the folder
-        handle, claims = _held.get(self.path, (None, 0))
+        handle, claims = _held.get(self._key, (None, 0))
         if handle is None:
             handle = self._lock()
             for tmp in self.last.parent.glob(TMP_PATTERN):
                 tmp.unlink()
-        _held[self.path] = (handle, claims + 1)
+        _held[self._key] = (handle, claims + 1)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if rank_zero_only.rank != 0:
             return
-        handle, claims = _held.pop(self.path)
+        handle, claims = _held.pop(self._key)
         if claims > 1:
-            _held[self.path] = (handle, claims - 1)
+            _held[self._key] = (handle, claims - 1)
         else:
             handle.close()  # releases the lock
 
     def _lock(self) -> Any:
         self.path.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path / LOCK_FILE, "a+")  # noqa: SIM115 (held open: the lock lives with it)
+        handle = open(self.path / LOCK_FILE, "a")  # noqa: SIM115 (held open: the lock lives with it)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "another process"
             handle.close()
             raise ConfigError(
-                f"{self.path} is in use by {owner}: one run directory holds one run; nothing was changed there. "
-                "Wait for it, or start this run in another directory (hydra.run.dir=... or another sweep_name)"
+                f"{self.path} is in use by another process (it holds {LOCK_FILE} there): one run directory holds "
+                "one run, and nothing was changed in it. Wait for that run, or start this one in another directory "
+                "(hydra.run.dir=... or another sweep_name)"
             ) from None
-        handle.truncate(0)
-        handle.write(f"process {os.getpid()}\n")
-        handle.flush()
         return handle
 
     # ----- settings -----

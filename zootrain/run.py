@@ -134,7 +134,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     set_threads(cfg.get("threads", "auto"))
     ckpt = load_training_checkpoint(cfg.ckpt_path)
     module = load_module(ckpt, cfg.ckpt_path)
-    datamodule = evaluation_datamodule(ckpt, plain(cfg.get("dataset")) or {})
+    datamodule = evaluation_datamodule(ckpt.get("datamodule_hyper_parameters", {}), plain(cfg.get("dataset")) or {})
     check_data_fits(TrainedOn.of_checkpoint(ckpt, str(cfg.ckpt_path)), datamodule)
     if cfg.split == "val":
         datamodule.use_validation_as_test()
