@@ -185,9 +185,9 @@ class RunDirectory:
     ``with RunDirectory(path) as run_dir:`` takes an exclusive lock (``fcntl.flock`` on ``.lock``, released by the
     OS however the process ends) before anything else is read or written there; another process in the same
     folder is refused in one line. Only global rank 0 claims it: DDP ranks share their run's folder. Claims by one
-    process nest (the Hydra callback claims the folder before Hydra
-    writes into it, ``train`` claims it again). A claim removes the half-written checkpoint files a killed save
-    left in ``checkpoints/``: holding the lock, no other writer can be saving there."""
+    process nest (``zootrain.hydra_callbacks`` claims the folder before Hydra writes into it, ``train`` claims it
+    again). A claim removes the half-written checkpoint files a killed save left in ``checkpoints/``: holding the
+    lock, no other writer can be saving there."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -250,7 +250,8 @@ class RunDirectory:
 
     # ----- restarting -----
     def finished_result(self, cfg: DictConfig) -> dict[str, Any] | None:
-        """With ``auto_resume``, the result of the finished run this folder holds (same settings): not run again."""
+        """With ``auto_resume``, the result of the finished run this folder holds: not run again. Refuses a folder
+        with other settings first, finished or not (``check_same_settings``)."""
         self.check_same_settings(cfg)
         if not (cfg.get("auto_resume") and self.finished_file.is_file()):
             return None
