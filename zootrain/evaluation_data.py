@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .checkpoint import load_training_checkpoint
 from .data import ImageClassificationData
 from .errors import ConfigError
+from .module import ZooClassifier
+from .predict import load_module
 
 # where data is read from or written to (decoded caches, downloads): the user's command line and config only
 LOCATION_SETTINGS = ("root", "cache_dir", "zip_path", "download")
@@ -73,3 +76,11 @@ def check_data_fits(trained: TrainedOn, data: ImageClassificationData) -> None:
             f"dataset.image_size={data.image_size}, but {trained.source} was trained at {trained.image_size} px; "
             "drop the override"
         )
+
+
+def checkpoint_model(ckpt_path: str) -> tuple[ZooClassifier, dict[str, Any], TrainedOn]:
+    """The trained module of a ``train.py`` checkpoint, the dataset settings it was trained with and what it was
+    trained on. (Evaluating named weights, ``model=<name> pretrained=<tag>``, is to return the same three.)"""
+    ckpt = load_training_checkpoint(ckpt_path)
+    stored = ckpt.get("datamodule_hyper_parameters", {})
+    return load_module(ckpt, ckpt_path), stored, TrainedOn.of_checkpoint(ckpt, ckpt_path)

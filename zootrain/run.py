@@ -20,14 +20,13 @@ from omegaconf import DictConfig
 from zoo.weights import load_file
 
 from .callbacks import EvaluationReport, RunPlots
-from .checkpoint import load_training_checkpoint
 from .data import ImageClassificationData
 from .errors import ConfigError
-from .evaluation_data import TrainedOn, check_data_fits, evaluation_datamodule
+from .evaluation_data import check_data_fits, checkpoint_model, evaluation_datamodule
 from .hardware import auto_precision, set_threads
 from .lr_find import find_lr
 from .model_choice import build_module, choose_model, on_gpu, plain
-from .predict import load_module, predict
+from .predict import predict
 from .resume import AtomicCheckpointIO, RandomState, RunCSVLogger, RunDirectory
 from .settings import check_common, check_train_settings
 
@@ -132,10 +131,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"split={cfg.split!r}; choose test or val")
     check_common(cfg)
     set_threads(cfg.get("threads", "auto"))
-    ckpt = load_training_checkpoint(cfg.ckpt_path)
-    module = load_module(ckpt, cfg.ckpt_path)
-    datamodule = evaluation_datamodule(ckpt.get("datamodule_hyper_parameters", {}), plain(cfg.get("dataset")) or {})
-    check_data_fits(TrainedOn.of_checkpoint(ckpt, str(cfg.ckpt_path)), datamodule)
+    module, trained_with, trained_on = checkpoint_model(str(cfg.ckpt_path))
+    datamodule = evaluation_datamodule(trained_with, plain(cfg.get("dataset")) or {})
+    check_data_fits(trained_on, datamodule)
     if cfg.split == "val":
         datamodule.use_validation_as_test()
 
