@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import compose_config
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from zoo import create_model
@@ -20,6 +22,7 @@ from zootrain.callbacks import RunPlots
 from zootrain.data import ImageClassificationData
 from zootrain.errors import ConfigError
 from zootrain.module import ZooClassifier
+from zootrain.predict import picture_names
 from zootrain.run import evaluate, train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -279,3 +282,9 @@ def test_a_renamed_class_folder_is_refused_instead_of_permuting_the_labels(tmp_p
     with pytest.raises(ConfigError, match=r"label 1 is 'emu' here, 'dog' there"):
         evaluate(cfg)
     assert not (tmp_path / "eval" / "metrics.json").exists()
+
+
+@given(st.lists(st.sampled_from(["a/x.png", "b/x.png", "x.png", "x.jpg", "x-2.png", "a/b/x.png"]), min_size=1))
+def test_every_image_gets_pictures_of_its_own(relative_paths):
+    names = picture_names([Path("/images") / p for p in relative_paths])
+    assert len(set(names)) == len(names)

@@ -16,7 +16,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
-from .cli import USER_ERRORS, fail, show_tracebacks
+from .cli import run_reporting_user_errors
 from .resume import RunDirectory
 
 
@@ -34,16 +34,14 @@ class ClaimRunDirectory(Callback):
         self._claims: list[RunDirectory] = []
 
     def _claim(self, config: DictConfig, run_dir: Path) -> None:
+        run_reporting_user_errors(lambda cfg: self._claim_or_refuse(cfg, run_dir), config)  # one line, not a trace
+
+    def _claim_or_refuse(self, config: DictConfig, run_dir: Path) -> None:
         claim = RunDirectory(run_dir)
-        try:
-            claim.__enter__()
-            self._claims.append(claim)
-            if config.get("task_name") == "train":
-                claim.check_same_settings(_task_settings(config, run_dir))
-        except USER_ERRORS as err:
-            if show_tracebacks():
-                raise
-            fail(str(err))
+        claim.__enter__()
+        self._claims.append(claim)
+        if config.get("task_name") == "train":
+            claim.check_same_settings(_task_settings(config, run_dir))
 
     def _release(self) -> None:
         if self._claims:
