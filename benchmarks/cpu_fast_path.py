@@ -123,7 +123,7 @@ def accuracy(family: str, seeds: int, epochs: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="cpu_fast_path-") as scratch:
         for seed in range(42, 42 + seeds):
             for side, overrides in sides.items():
-                run = [*QUIET, "trainer.accelerator=cpu", f"model.name={name}", "model.variant=none"]
+                run = [*QUIET, "trainer.accelerator=cpu", f"model={name}", "model.variant=none"]
                 run += [f"dataset.image_size={size}", f"trainer.max_epochs={epochs}", f"seed={seed}", *overrides]
                 finals[side].append(train(compose_run(run, Path(scratch) / f"{side}-{seed}"))["val/acc"])
                 progress(f"  {name} {side} seed {seed}: val/acc {finals[side][-1]:.4f}")

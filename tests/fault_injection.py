@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import lightning as L
 
@@ -24,3 +28,36 @@ class KillAt(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if self.armed and trainer.current_epoch == self.epoch and batch_idx == self.batch:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class SignalAt(L.Callback):
+    """Sends this process ``signum`` (``SIGTERM``: what ``timeout``, SLURM preemption and ``docker stop`` send;
+    ``SIGINT``: Ctrl-C) at a given epoch and batch."""
+
+    def __init__(self, signum: str, epoch: int, batch: int):
+        self.signum, self.epoch, self.batch = getattr(signal, signum), epoch, batch
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.current_epoch == self.epoch and batch_idx == self.batch:
+            os.kill(os.getpid(), self.signum)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` and its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+class RunWhileTraining(L.Callback):
+    """Once training starts (this run holding its directory), runs ``command`` — by default this process's own
+    command line again, as a scheduler starting a job twice would — and writes to ``report`` (JSON) its exit
+    status, its stderr and whether any file of the run directory changed meanwhile."""
+
+    def __init__(self, report: str, command: list[str] | None = None):
+        self.report, self.command = report, command
+
+    def on_train_start(self, trainer, pl_module):
+        run_dir = Path(trainer.default_root_dir)
+        before = snapshot(run_dir)
+        done = subprocess.run(self.command or [sys.executable, *sys.argv], capture_output=True, text=True)
+        result = {"returncode": done.returncode, "stderr": done.stderr, "unchanged": snapshot(run_dir) == before}
+        Path(self.report).write_text(json.dumps(result))

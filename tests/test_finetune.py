@@ -164,6 +164,13 @@ def test_torchvision_resnet18_weights_fine_tune(make_cfg, tmp_path):
     assert snap.start["fc.weight"].shape == (10, 512)
 
 
+def test_imagenet_weights_of_resnet18_train_resnet18_not_its_small_image_sibling(make_cfg, tmp_path):
+    path = tmp_path / "resnet18_torchvision.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)  # no model name recorded: shapes say
+    result = train(make_cfg("model=resnet18", "dataset.image_size=64", *QUICK, f"finetune.init_from={path}"))
+    assert result["model"] == "resnet18"
+
+
 def test_another_architecture_is_refused_naming_both(tmp_path):
     path = tmp_path / "densenet.pth"
     torch.save(torchvision.models.densenet121(weights=None).state_dict(), path)

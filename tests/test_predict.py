@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import compose_config
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from zoo import create_model
@@ -20,6 +22,7 @@ from zootrain.callbacks import RunPlots
 from zootrain.data import ImageClassificationData
 from zootrain.errors import ConfigError
 from zootrain.module import ZooClassifier
+from zootrain.predict import picture_names
 from zootrain.run import evaluate, train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -216,3 +219,72 @@ def test_tensorboard_gets_filters_feature_maps_and_the_confusion_matrix(tmp_path
         "feature_maps/stem": [1],
         "feature_maps/stage1": [1],
     }
+
+
+def test_pictures_of_images_with_the_same_name_do_not_overwrite_each_other(run, eval_cfg, tmp_path):
+    inputs = [tmp_path / folder / "x.png" for folder in ("a", "b")]
+    for source, target in zip(("digit0.png", "digit1.png"), inputs):
+        target.parent.mkdir()
+        target.write_bytes((run["images"] / source).read_bytes())
+    evaluate(eval_cfg(f"images=[{inputs[0]},{inputs[1]}]", "visualize=[feature_maps,gradcam]"))
+    out = tmp_path / "out"
+    pictures = {p.relative_to(out / "gradcam").as_posix(): p.read_bytes() for p in (out / "gradcam").rglob("*.png")}
+    assert sorted(pictures) == ["a/x.png", "b/x.png"] and pictures["a/x.png"] != pictures["b/x.png"]
+    assert sorted(p.name for p in (out / "feature_maps").iterdir()) == ["a", "b"]
+    assert [Path(r["image"]) for r in read_rows(out / "predictions.csv")] == inputs
+
+
+def test_an_output_that_would_overwrite_an_input_image_is_refused(run, eval_cfg, tmp_path):
+    image = tmp_path / "out" / "gradcam" / "digit0.png"  # a picture of an earlier evaluation, given as input
+    image.parent.mkdir(parents=True)
+    image.write_bytes((run["images"] / "digit0.png").read_bytes())
+    before = image.read_bytes()
+    with pytest.raises(ConfigError, match="is an input and would be overwritten"):
+        evaluate(eval_cfg(f"images={image}", "visualize=gradcam"))
+    assert image.read_bytes() == before
+
+
+def test_evaluating_other_classes_than_the_models_is_refused_naming_both(run, eval_cfg):
+    with pytest.raises(
+        ConfigError,
+        match=r"the data has 2 classes \(3, 5\), but \S+ was trained on 10 classes \(0, 1, 2, 3, 4, 5, \.\.\.\); "
+        r"label 0 is '3' here, '0' there",
+    ):
+        evaluate(eval_cfg("+dataset.classes=[3,5]"))
+
+
+def test_a_renamed_class_folder_is_refused_instead_of_permuting_the_labels(tmp_path):
+    root = tmp_path / "images"
+    for name, grey in (("cat", 40), ("dog", 120), ("emu", 200)):
+        (root / name).mkdir(parents=True)
+        for k in range(6):
+            Image.new("RGB", (32, 32), (grey, grey + k, grey)).save(root / name / f"{k}.png")
+    quiet = ["trainer.accelerator=cpu", "trainer.enable_model_summary=false", "callbacks.progress_bar.refresh_rate=0"]
+    ckpt = train(
+        compose_config(
+            "train",
+            [
+                *quiet,
+                "dataset=imagefolder",
+                f"dataset.root={root}",
+                "dataset.val_fraction=0.34",
+                "dataset.batch_size=4",
+                "dataset.num_workers=0",
+                "trainer.max_epochs=1",
+            ],
+            tmp_path / "train",
+        )
+    )["last_model_path"]
+    (root / "dog").rename(root / "wolf")
+    cfg = compose_config(
+        "evaluate", ["trainer.accelerator=cpu", f"ckpt_path={ckpt}", f"dataset.root={root}"], tmp_path / "eval"
+    )
+    with pytest.raises(ConfigError, match=r"label 1 is 'emu' here, 'dog' there"):
+        evaluate(cfg)
+    assert not (tmp_path / "eval" / "metrics.json").exists()
+
+
+@given(st.lists(st.sampled_from(["a/x.png", "b/x.png", "x.png", "x.jpg", "x-2.png", "a/b/x.png"]), min_size=1))
+def test_every_image_gets_pictures_of_its_own(relative_paths):
+    names = picture_names([Path("/images") / p for p in relative_paths])
+    assert len(set(names)) == len(names)

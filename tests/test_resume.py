@@ -1,5 +1,6 @@
-"""Stopping and restarting runs: exact resume after kill -9, run data kept, checkpoints written atomically, run
-directories never shared or mixed. The rows F1-F7 of docs/reliability.md."""
+"""Stopping and restarting runs: exact resume after kill -9 and SIGTERM, a non-zero exit when stopped, run data
+kept, checkpoints written atomically, run directories never shared or mixed. The rows F1-F7 of
+docs/reliability.md."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fault_injection import RunWhileTraining, snapshot
 from omegaconf import OmegaConf
 
 from zootrain.cli import run_reporting_user_errors
@@ -23,6 +25,17 @@ from zootrain.run import train
 
 REPO = Path(__file__).resolve().parent.parent
 QUICK = ["trainer.limit_train_batches=6", "trainer.limit_val_batches=2", "trainer.num_sanity_val_steps=0"]
+
+
+def _at(fault: str, epoch: int, batch: int, **args: str) -> list[str]:
+    """Overrides adding the callback ``fault_injection.<fault>`` at an epoch and batch."""
+    extra = [f"+callbacks.fault.{k}={v}" for k, v in args.items()]
+    return [
+        f"+callbacks.fault._target_=fault_injection.{fault}",
+        f"+callbacks.fault.epoch={epoch}",
+        f"+callbacks.fault.batch={batch}",
+        *extra,
+    ]
 
 
 def _train_cli(run_dir: Path, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
@@ -52,12 +65,7 @@ def killed_and_resumed(tmp_path_factory):
     """An uninterrupted run, and the same run killed with SIGKILL in epoch 2 and started again."""
     root = tmp_path_factory.mktemp("resume")
     whole = _train_cli(root / "whole")
-    killed = _train_cli(
-        root / "killed",
-        "+callbacks.kill._target_=fault_injection.KillAt",
-        "+callbacks.kill.epoch=2",
-        "+callbacks.kill.batch=3",
-    )
+    killed = _train_cli(root / "killed", *_at("KillAt", epoch=2, batch=3))
     resumed = _train_cli(root / "killed")
     assert whole.returncode == 0, whole.stderr[-2000:]
     assert killed.returncode == -9, killed.stderr[-2000:]
@@ -80,31 +88,108 @@ def test_killed_run_resumes_to_identical_weights(killed_and_resumed):
 
 def test_resume_keeps_earlier_metrics_rows(killed_and_resumed):
     root, _ = killed_and_resumed
+    assert _val_rows(root / "killed") == _val_rows(root / "whole")
+    assert [epoch for epoch, _ in _val_rows(root / "whole")] == ["0", "1", "2", "3"]
 
-    def val_rows(run_dir):
-        with (run_dir / "metrics.csv").open() as file:
-            return [(row["epoch"], row["val/acc"]) for row in csv.DictReader(file) if row.get("val/acc")]
 
-    assert val_rows(root / "killed") == val_rows(root / "whole")
-    assert [epoch for epoch, _ in val_rows(root / "whole")] == ["0", "1", "2", "3"]
+def _val_rows(run_dir: Path) -> list[tuple[str, str]]:
+    with (run_dir / "metrics.csv").open() as file:
+        return [(row["epoch"], row["val/acc"]) for row in csv.DictReader(file) if row.get("val/acc")]
+
+
+@pytest.fixture(scope="module")
+def terminated_and_resumed(killed_and_resumed):
+    """The run of ``killed_and_resumed`` stopped by SIGTERM in epoch 2 instead, what it left, and its restart."""
+    root, _ = killed_and_resumed
+    run_dir = root / "terminated"
+    stopped = _train_cli(run_dir, *_at("SignalAt", epoch=2, batch=3, signum="SIGTERM"))
+    left = {"finished": (run_dir / "metrics.json").is_file(), "last_epoch": _last(run_dir)["epoch"]}
+    return root, stopped, left, _train_cli(run_dir)
+
+
+def _last(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+
+
+def test_sigterm_stops_the_run_with_a_nonzero_exit(terminated_and_resumed):
+    _, stopped, left, _ = terminated_and_resumed
+    assert stopped.returncode == 143, stopped.stderr[-2000:]  # 128 + SIGTERM: `train.py && evaluate.py` stops
+    assert "stopped by SIGTERM; run the same command again to resume" in stopped.stdout
+    assert left == {"finished": False, "last_epoch": 1}  # last.ckpt: the end of the last whole epoch
+
+
+def test_a_run_stopped_by_sigterm_resumes_to_identical_weights_and_metrics(terminated_and_resumed):
+    root, _, _, resumed = terminated_and_resumed
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    whole, again = _weights(root / "whole"), _weights(root / "terminated")
+    assert whole.keys() == again.keys() and all(torch.equal(whole[k], again[k]) for k in whole)
+    assert _val_rows(root / "terminated") == _val_rows(root / "whole")
+
+
+def test_ctrl_c_stops_the_run_with_a_nonzero_exit(tmp_path):
+    stopped = _train_cli(tmp_path / "run", *_at("SignalAt", epoch=1, batch=2, signum="SIGINT"))
+    assert stopped.returncode != 0
+    assert not (tmp_path / "run" / "metrics.json").is_file() and _last(tmp_path / "run")["epoch"] == 0
+
+
+def test_a_second_process_in_a_busy_run_directory_is_refused_before_it_writes(tmp_path):
+    report = tmp_path / "second.json"  # the same command started again while the first one trains
+    first = _train_cli(
+        tmp_path / "run",
+        "trainer.max_epochs=1",
+        "+callbacks.busy._target_=fault_injection.RunWhileTraining",
+        f"+callbacks.busy.report={report}",
+    )
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = json.loads(report.read_text())
+    assert second["returncode"] == 1 and second["unchanged"]
+    assert re.fullmatch(r"error: \S+/run is in use by another process \(.*\n", second["stderr"])
+
+
+def test_a_run_directory_belongs_to_one_process(make_cfg, tmp_path):
+    report, run_dir = tmp_path / "second.json", tmp_path / "run"
+    other = [sys.executable, str(REPO / "train.py"), f"hydra.run.dir={run_dir}", "trainer.accelerator=cpu", "seed=7"]
+    train(make_cfg(*QUICK, "trainer.max_epochs=1"), extra_callbacks=[RunWhileTraining(str(report), other)])
+    second = json.loads(report.read_text())
+    assert second["returncode"] == 1 and second["unchanged"] and "is in use by another process" in second["stderr"]
+    assert OmegaConf.load(run_dir / "config.yaml").seed == 42
+
+
+def test_other_settings_are_refused_in_a_run_directory_without_a_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    killed = _train_cli(run_dir, *_at("KillAt", epoch=0, batch=1))  # config.yaml written, no checkpoint yet
+    assert killed.returncode == -9 and not list(run_dir.rglob("*.ckpt"))
+    before = snapshot(run_dir)  # Hydra's .hydra/ and train.log included: claimed before Hydra writes
+    other = _train_cli(run_dir, "seed=7")
+    assert other.returncode == 1
+    assert other.stderr.count("\n") == 1
+    assert "holds an unfinished run with other settings (seed: 42 -> 7)" in other.stderr
+    assert snapshot(run_dir) == before
+
+
+def test_a_killed_checkpoint_saves_half_written_file_is_removed_on_restart(make_cfg):
+    run_dir = Path(_finished_run(make_cfg)["run_dir"])
+    (run_dir / "metrics.json").unlink()
+    half_written = run_dir / "checkpoints" / ".last.ckpt.4242.tmp"
+    half_written.write_bytes(b"partial")
+    elsewhere = run_dir / ".notes.tmp"  # not a checkpoint save: left alone
+    elsewhere.write_text("mine")
+    assert train(make_cfg(*QUICK, "trainer.max_epochs=3"))["epochs"] == 3
+    assert not half_written.exists() and elsewhere.read_text() == "mine"
 
 
 def _finished_run(make_cfg, run: str = "run", *overrides: str) -> dict:
     return train(make_cfg(*QUICK, "trainer.max_epochs=2", *overrides, run=run))
 
 
-def _snapshot(run_dir: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
-
-
 def test_refused_resume_leaves_the_run_directory_untouched(make_cfg):
     result = _finished_run(make_cfg)
     run_dir = Path(result["run_dir"])
     (run_dir / "metrics.json").unlink()  # an unfinished run: it would be resumed
-    before = _snapshot(run_dir)
+    before = snapshot(run_dir)
     with pytest.raises(ConfigError, match=r"unfinished run with other settings \(model.name: lenet5 -> resnet18"):
         train(make_cfg(*QUICK, "trainer.max_epochs=3", "model=resnet18"))
-    assert _snapshot(run_dir) == before
+    assert snapshot(run_dir) == before
 
 
 def test_failed_checkpoint_write_keeps_the_previous_one(make_cfg, monkeypatch):

@@ -1,10 +1,12 @@
-"""Loading a file never runs code from it, and settings read from a file never become code."""
+"""Loading a file never runs code from it, settings read from a file never become code, and paths read from a file
+never decide where the program writes."""
 
 from __future__ import annotations
 
 import lightning as L
 import pytest
 import torch
+from conftest import compose_config
 
 from zootrain.errors import ConfigError
 from zootrain.module import ZooClassifier
@@ -37,3 +39,35 @@ def test_a_checkpoints_optimizer_target_is_never_called(make_cfg, tmp_path):
     with pytest.raises(ConfigError, match="os.remove.*not an optimizer"):
         fit.fit(loaded, train_dataloaders=data)
     assert victim.read_text() == "keep me"
+
+
+def test_a_checkpoints_stored_data_paths_are_never_written_to(tmp_path):
+    from test_data import write_fake_cifar_zip
+
+    from zootrain.run import evaluate, train
+
+    archive, data_dir, forbidden = tmp_path / "cifar.zip", tmp_path / "data", tmp_path / "forbidden"
+    write_fake_cifar_zip(archive)
+    quiet = ["trainer.accelerator=cpu", "trainer.enable_model_summary=false", "callbacks.progress_bar.refresh_rate=0"]
+    where = [f"dataset.zip_path={archive}", f"paths.data_dir={data_dir}"]
+    trained = train(
+        compose_config(
+            "train",
+            [*quiet, *where, "dataset=cifar10", "dataset.batch_size=8", "trainer.max_epochs=1"],
+            tmp_path / "train",
+        )
+    )
+    ckpt = torch.load(trained["last_model_path"], weights_only=True)
+    ckpt["datamodule_hyper_parameters"].update(  # a checkpoint from elsewhere, or edited
+        root=str(forbidden / "data"),
+        cache_dir=str(forbidden / "cache"),
+        zip_path=str(forbidden / "x.zip"),
+        download=True,
+    )
+    planted = tmp_path / "planted.ckpt"
+    torch.save(ckpt, planted)
+    metrics = evaluate(
+        compose_config("evaluate", ["trainer.accelerator=cpu", f"ckpt_path={planted}", *where], tmp_path / "eval")
+    )
+    assert metrics["num_samples"] > 0
+    assert not forbidden.exists()

@@ -14,6 +14,7 @@ from hydra.errors import MissingConfigException
 
 from zoo import list_models, model_info
 from zoo.registry import model_arguments
+from zootrain.errors import ConfigError
 from zootrain.run import evaluate, train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -140,3 +141,15 @@ def test_unknown_model_override_lists_the_choices():
     with pytest.raises(MissingConfigException) as err:
         compose_config("train", ["model=resnet-18"], Path("/tmp/unused"))
     assert "resnet18" in str(err.value) and "lenet5" in str(err.value)
+
+
+def test_model_name_without_its_config_is_refused_pointing_to_model_equals(make_cfg):
+    # model.name=... would build resnet34 with resnet18's node: its arguments, unchecked
+    with pytest.raises(ConfigError, match=r"model.name=resnet34 differs .* \(model=resnet18\); switch models with "):
+        train(make_cfg("model=resnet18", "model.name=resnet34"))
+
+
+def test_a_small_image_sibling_gets_only_the_arguments_it_takes(make_cfg):
+    assert train(make_cfg("model=vgg16_bn", "debug=fast_dev_run", "dataset.batch_size=2"))["model"] == "vgg16_bn_cifar"
+    with pytest.raises(ConfigError, match=r"vgg16_bn_cifar \(what vgg16_bn trains as .*\) takes no model.dropout"):
+        train(make_cfg("model=vgg16_bn", "model.dropout=0.3", run="changed"))

@@ -5,13 +5,15 @@ adds each stage's activations (``feature_maps/<image>/<stage>.png``), ``visualiz
 Grad-CAM++ maps of the predicted class and of ``target_class`` (``gradcam/<image>.png``). Preprocessing comes from
 the checkpoint alone: the dataset's evaluation transform (``zootrain.data.preprocess``, no augmentation)
 at the stored image size and normalisation, after bringing the image to the dataset's channels and native size.
-Every input is read and checked before anything is written.
+Every input is read and checked before anything is written; each image's pictures get a name of their own
+(``picture_names``), and no output path is an input's.
 """
 
 from __future__ import annotations
 
 import csv
 import glob
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +125,29 @@ def find_images(spec: str) -> list[Path]:
     raise ConfigError(f"images={spec}: no such file or folder")
 
 
+def find_all_images(spec: Any) -> list[Path]:
+    """``images=``: one file, folder or glob, or a list of them (``images=[a/x.png,b/x.png]``)."""
+    specs = list(spec) if isinstance(spec, (list, ListConfig)) else [spec]
+    return [path for one in specs for path in find_images(str(one))]
+
+
+def picture_names(paths: list[Path]) -> list[str]:
+    """A distinct name for each image's pictures: its path below the images' common folder, without suffix
+    (``a/x.png`` and ``b/x.png`` -> ``a/x``, ``b/x``), and ``-2``, ``-3``... for a name still taken (``x.png``
+    beside ``x.jpg``, or one file given twice)."""
+    resolved = [p.resolve() for p in paths]
+    common = Path(os.path.commonpath([p.parent for p in resolved]))
+    names: list[str] = []
+    for path in resolved:
+        stem = path.relative_to(common).with_suffix("").as_posix()
+        name, n = stem, 1
+        while name in names:
+            n += 1
+            name = f"{stem}-{n}"
+        names.append(name)
+    return names
+
+
 def read_images(paths: list[Path]) -> list[tuple[Path, Image.Image]]:
     """Decode every file; one that is not an image is named and skipped, unless none is left."""
     images, bad = [], []
@@ -173,7 +198,10 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     top_k = min(int(cfg.get("top_k", 5)), len(model.class_names))
     if top_k < 1:
         raise ConfigError(f"top_k={cfg.top_k}; it must be at least 1")
-    images = [(path, model.prepare(image)) for path, image in read_images(find_images(str(cfg.images)))]
+    images = [(path, model.prepare(image)) for path, image in read_images(find_all_images(cfg.images))]
+    out_dir = Path(cfg.paths.output_dir)
+    outputs = _output_paths(out_dir, pictures, picture_names([path for path, _ in images]))
+    _check_no_input_overwritten(outputs, [path for path, _ in images])
 
     rows = []
     with torch.no_grad():
@@ -187,18 +215,37 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
                     "probabilities": top.values.tolist(),
                 }
             )
-    out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for (path, x), row in zip(images, rows):
+    for (path, x), row, written in zip(images, rows, outputs["images"]):
         print(f"{path}: " + ", ".join(f"{c} {p:.3f}" for c, p in zip(row["classes"], row["probabilities"])))
-        if "feature_maps" in pictures:
-            _write_feature_maps(model, x, out_dir / "feature_maps" / path.stem)
-        if "gradcam" in pictures:
-            _write_gradcam(model, x, target, out_dir / "gradcam" / f"{path.stem}.png")
-    csv_path = out_dir / "predictions.csv"
+        if "feature_maps" in written:
+            _write_feature_maps(model, x, written["feature_maps"])
+        if "gradcam" in written:
+            _write_gradcam(model, x, target, written["gradcam"])
+    csv_path = outputs["csv"]
     _write_csv(rows, top_k, csv_path)
     print(f"wrote {csv_path}" + "".join(f", {out_dir / p}/" for p in pictures))
     return {"predictions": rows, "csv": str(csv_path)}
+
+
+def _output_paths(out_dir: Path, pictures: list[str], names: list[str]) -> dict[str, Any]:
+    """Where each image's pictures (a folder of feature maps, a Grad-CAM file) and the predictions go."""
+    suffix = {"feature_maps": "", "gradcam": ".png"}
+    return {
+        "images": [{kind: out_dir / kind / f"{name}{suffix[kind]}" for kind in pictures} for name in names],
+        "csv": out_dir / "predictions.csv",
+    }
+
+
+def _check_no_input_overwritten(outputs: dict[str, Any], inputs: list[Path]) -> None:
+    written = [outputs["csv"], *(path for image in outputs["images"] for path in image.values())]
+    read = {path.resolve() for path in inputs}
+    clash = [path for path in written if path.resolve() in read]
+    if clash:
+        raise ConfigError(
+            f"images: {clash[0]} is an input and would be overwritten by this evaluation's output; "
+            "write elsewhere (hydra.run.dir=...) or move the images"
+        )
 
 
 def _write_csv(rows: list[dict], top_k: int, path: Path) -> None:

@@ -1,13 +1,20 @@
-"""What makes a run directory safe to stop and restart: atomic checkpoint writes, the newest readable checkpoint
-on resume, random-number state saved with each checkpoint, metrics kept across restarts, and a refusal to mix two
-runs' settings in one directory."""
+"""What makes a run directory safe to stop and restart: one process per directory (``RunDirectory``), atomic
+checkpoint writes, the newest readable checkpoint on resume, random-number state saved with each checkpoint, metrics
+kept across restarts, a refusal to mix two runs' settings in one directory, and a non-zero exit when a signal
+stops the run."""
 
 from __future__ import annotations
 
 import csv
+import fcntl
+import json
 import logging
+import math
 import os
 import random
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +24,21 @@ from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.weights import WeightsError
+from zoo.weights import WeightsError, load_file
 
 from .checkpoint import load_training_checkpoint
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 CONFIG_FILE = "config.yaml"
+FINISHED_FILE = "metrics.json"
+LOCK_FILE = ".lock"
+LAST_CHECKPOINT = "checkpoints/last.ckpt"  # where configs/callbacks/default.yaml saves it
+TMP_PATTERN = ".*.tmp"  # AtomicCheckpointIO's half-written files
 # settings that may change between a run and its restart without changing what it computes
 RESTART_SAFE_KEYS = (
     "ckpt_path",
@@ -41,8 +54,12 @@ RESTART_SAFE_KEYS = (
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Write a checkpoint to a temporary file beside it and rename it into place: a full disk or a kill while
-    saving leaves the previous checkpoint whole instead of a truncated file."""
+    """Lightning's ``TorchCheckpointIO`` writes ``torch.save`` straight onto the checkpoint's path, so a full disk,
+    a kill or a power cut while saving leaves a truncated ``last.ckpt`` in place of the previous good one, and the
+    run cannot resume. This one writes ``.<name>.<pid>.tmp`` beside it and renames it into place (``os.replace`` is
+    atomic on one file system): a reader sees the old checkpoint or the new one, never half of one. A failed write
+    removes its temporary file; one left by a killed process is removed when the next run claims the directory
+    (``RunDirectory``)."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         path = Path(path)
@@ -138,26 +155,6 @@ def settings_changes(saved: dict, current: dict) -> list[str]:
     ]
 
 
-def check_same_settings(out_dir: Path, cfg: DictConfig, what: str) -> None:
-    """Refuse to continue a run in ``out_dir`` with other settings than it was started with."""
-    saved_file = out_dir / CONFIG_FILE
-    if not saved_file.is_file():
-        return
-    saved = OmegaConf.to_container(OmegaConf.load(saved_file), resolve=False)
-    changes = settings_changes(saved, OmegaConf.to_container(cfg, resolve=True))
-    if changes:
-        shown = "; ".join(changes[:3]) + (f"; and {len(changes) - 3} more" if len(changes) > 3 else "")
-        raise ConfigError(
-            f"{out_dir} holds {what} with other settings ({shown}); nothing was changed there. "
-            "Start it in another directory (hydra.run.dir=... or another sweep_name) or delete that one"
-        )
-
-
-def save_settings(out_dir: Path, cfg: DictConfig) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, out_dir / CONFIG_FILE, resolve=True)
-
-
 def checkpoint_to_resume(out_dir: Path, last: Path) -> Path | None:
     """An unfinished run's restart point: ``last.ckpt``, else the newest other readable checkpoint beside it
     (a disk that filled up while saving may have left ``last.ckpt`` truncated), said in a one-line notice."""
@@ -173,3 +170,141 @@ def checkpoint_to_resume(out_dir: Path, last: Path) -> Path | None:
             log.info(f"notice: {', '.join(unreadable)} in {out_dir} cannot be read; resuming from {path.name} instead")
         return path
     return None
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+_held: dict[Path, tuple[Any, int]] = {}  # run directory -> (its open lock file, how many claims) in this process
+
+
+class RunDirectory:
+    """A run's folder, owned by one process from the first check to the result: everything about restarting it.
+
+    ``with RunDirectory(path) as run_dir:`` takes an exclusive lock (``fcntl.flock`` on ``.lock``, released by the
+    OS however the process ends) before anything else is read or written there; another process in the same
+    folder is refused in one line. Only global rank 0 claims it: DDP ranks share their run's folder. Claims by one
+    process nest (``zootrain.hydra_callbacks`` claims the folder before Hydra writes into it, ``train`` claims it
+    again). A claim removes the half-written checkpoint files a killed save left in ``checkpoints/``: holding the
+    lock, no other writer can be saving there."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._key = self.path.resolve()  # one folder however it is spelt: claims nest by it
+        self.config_file, self.finished_file = self.path / CONFIG_FILE, self.path / FINISHED_FILE
+        self.last = self.path / LAST_CHECKPOINT
+
+    def __enter__(self) -> RunDirectory:
+        if rank_zero_only.rank != 0:
+            return self  # a DDP rank started as a process of its own (torchrun, srun): rank 0 holds the folder
+        handle, claims = _held.get(self._key, (None, 0))
+        if handle is None:
+            handle = self._lock()
+            for tmp in self.last.parent.glob(TMP_PATTERN):
+                tmp.unlink()
+        _held[self._key] = (handle, claims + 1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if rank_zero_only.rank != 0:
+            return
+        handle, claims = _held.pop(self._key)
+        if claims > 1:
+            _held[self._key] = (handle, claims - 1)
+        else:
+            handle.close()  # releases the lock
+
+    def _lock(self) -> Any:
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path / LOCK_FILE, "a")  # noqa: SIM115 (held open: the lock lives with it)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise ConfigError(
+                f"{self.path} is in use by another process (it holds {LOCK_FILE} there): one run directory holds "
+                "one run, and nothing was changed in it. Wait for that run, or start this one in another directory "
+                "(hydra.run.dir=... or another sweep_name)"
+            ) from None
+        return handle
+
+    # ----- settings -----
+    def check_same_settings(self, cfg: DictConfig) -> None:
+        """Refuse a folder whose ``config.yaml`` has other settings (those in ``RESTART_SAFE_KEYS`` may differ),
+        checkpoint or not: its files would mix two runs."""
+        if not self.config_file.is_file():
+            return
+        saved = OmegaConf.to_container(OmegaConf.load(self.config_file), resolve=False)
+        changes = settings_changes(saved, OmegaConf.to_container(cfg, resolve=True))
+        if changes:
+            what = "a finished run" if self.finished_file.is_file() else "an unfinished run"
+            shown = "; ".join(changes[:3]) + (f"; and {len(changes) - 3} more" if len(changes) > 3 else "")
+            raise ConfigError(
+                f"{self.path} holds {what} with other settings ({shown}); nothing was changed there. "
+                "Start it in another directory (hydra.run.dir=... or another sweep_name) or delete that one"
+            )
+
+    def save_settings(self, cfg: DictConfig) -> None:
+        OmegaConf.save(cfg, self.config_file, resolve=True)
+
+    # ----- restarting -----
+    def finished_result(self, cfg: DictConfig) -> dict[str, Any] | None:
+        """With ``auto_resume``, the result of the finished run this folder holds: not run again. Refuses a folder
+        with other settings first, finished or not (``check_same_settings``)."""
+        self.check_same_settings(cfg)
+        if not (cfg.get("auto_resume") and self.finished_file.is_file()):
+            return None
+        log.info(f"{self.path} already holds this finished run (same settings); not training it again")
+        return json.loads(self.finished_file.read_text())
+
+    def resume_point(self, cfg: DictConfig) -> str | None:
+        """The checkpoint to resume from: ``ckpt_path`` (which must be a training checkpoint), else with
+        ``auto_resume`` this unfinished run's newest readable checkpoint."""
+        if cfg.get("ckpt_path"):
+            load_training_checkpoint(cfg.ckpt_path)
+            return str(cfg.ckpt_path)
+        found = checkpoint_to_resume(self.path, self.last) if cfg.get("auto_resume") else None
+        if found is not None:
+            log.info(f"resuming the unfinished run in {self.path} from {found.name}")
+        return str(found) if found else None
+
+    # ----- the result -----
+    def epochs_done(self, trainer: L.Trainer) -> int:
+        """Completed epochs: the last checkpoint knows even when training ran in spawned processes."""
+        return int(load_file(self.last)["epoch"]) + 1 if self.last.is_file() else trainer.current_epoch
+
+    def write_result(self, trainer: L.Trainer, model: str) -> dict[str, Any]:
+        """The final metrics and where the run's files are; written to ``metrics.json`` (which marks the run
+        finished) by rank 0."""
+        metrics = {k: _finite(float(v)) for k, v in trainer.callback_metrics.items()}
+        result = {
+            **metrics,
+            "run_dir": str(self.path),
+            "model": model,
+            "epochs": self.epochs_done(trainer),
+            "best_model_path": getattr(trainer.checkpoint_callback, "best_model_path", ""),
+            "last_model_path": str(self.last) if self.last.is_file() else "",
+        }
+        if trainer.is_global_zero:
+            self.finished_file.write_text(json.dumps(result, indent=2, allow_nan=False))
+            log.info(
+                f"\n{model}: val/acc {metrics.get('val/acc') or float('nan'):.4f} after {result['epochs']} epochs\n"
+                f"  run directory: {self.path}\n  best checkpoint: {result['best_model_path']}\n"
+                f"  last checkpoint: {result['last_model_path']}\n"
+                f"  plots: {self.path / 'curves.png'}, {self.path / 'filters.png'}"
+            )
+        return result
+
+    @contextmanager
+    def exit_nonzero_when_stopped(self) -> Iterator[None]:
+        """SIGTERM (``timeout``, SLURM preemption, ``docker stop``) stops training like Ctrl-C: Lightning finishes
+        the step, the loggers flush, ``last.ckpt`` stays the end of the last whole epoch (the point an exact
+        resume restarts from) and no ``metrics.json`` is written. Lightning then exits with SystemExit(None),
+        status 0; this makes it 128 + SIGTERM, as a process killed by the signal reports, so ``train.py &&
+        evaluate.py`` and schedulers see the run did not finish. (Ctrl-C: Lightning itself exits with 1.)"""
+        try:
+            yield
+        except SIGTERMException:
+            log.info(f"stopped by SIGTERM; run the same command again to resume {self.path} from {self.last.name}")
+            raise SystemExit(128 + signal.SIGTERM) from None

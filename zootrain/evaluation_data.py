@@ -1,0 +1,86 @@
+"""The data a trained model is evaluated on: rebuilt from the facts its checkpoint records, read from where the
+user says, and checked against what the model was trained on before a number is reported.
+
+A checkpoint is input, never an instruction: its stored dataset paths (root, cache, zip, download permission)
+are dropped, so evaluating a checkpoint from elsewhere never creates, writes or deletes files where it says.
+It contributes only facts about the data: name, classes, image size, normalisation, split seed and fraction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .checkpoint import load_training_checkpoint
+from .data import ImageClassificationData
+from .errors import ConfigError
+from .module import ZooClassifier
+from .predict import load_module
+
+# where data is read from or written to (decoded caches, downloads): the user's command line and config only
+LOCATION_SETTINGS = ("root", "cache_dir", "zip_path", "download")
+
+
+def evaluation_datamodule(stored: dict[str, Any], user_settings: dict[str, Any]) -> ImageClassificationData:
+    """The dataset settings a model was trained with (a checkpoint's ``datamodule_hyper_parameters``) without
+    their locations, overridden by the user's ``dataset.*`` (which alone say where the data is)."""
+    facts = {k: v for k, v in stored.items() if k not in LOCATION_SETTINGS}
+    return ImageClassificationData(**{**facts, **user_settings})
+
+
+@dataclass(frozen=True)
+class TrainedOn:
+    """What a model was trained on, as its checkpoint (or, later, its named weights' record) says."""
+
+    source: str  # where the model comes from, for messages: a checkpoint path or a weights name
+    class_names: tuple[str, ...]
+    in_chans: int
+    image_size: int | None  # None: not recorded
+
+    @classmethod
+    def of_checkpoint(cls, ckpt: dict[str, Any], path: str) -> TrainedOn:
+        hparams = ckpt["hyper_parameters"]
+        model = hparams["model"]
+        names = hparams.get("class_names") or [str(c) for c in range(model["num_classes"])]
+        size = ckpt.get("datamodule_hyper_parameters", {}).get("image_size") or hparams.get("input_size")
+        return cls(path, tuple(map(str, names)), int(model["in_chans"]), size)
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+    return f"{len(names)} classes ({shown})"
+
+
+def check_data_fits(trained: TrainedOn, data: ImageClassificationData) -> None:
+    """The data's classes (names, order and count), channels and image size must be the model's; a mismatch
+    would report a meaningless accuracy (another class subset scores 0, a renamed class folder permutes labels)."""
+    names = tuple(map(str, data.class_names))
+    if names != trained.class_names:
+        differ = next((i for i, (a, b) in enumerate(zip(names, trained.class_names)) if a != b), None)
+        where = (
+            ""
+            if differ is None
+            else f"; label {differ} is {names[differ]!r} here, {trained.class_names[differ]!r} there"
+        )
+        raise ConfigError(
+            f"the data has {_listed(names)}, but {trained.source} was trained on {_listed(trained.class_names)}"
+            f"{where}; evaluate on the classes it was trained on (check dataset.classes and the class folders)"
+        )
+    if data.in_chans != trained.in_chans:
+        raise ConfigError(
+            f"the data has {data.in_chans}-channel images, but {trained.source} takes {trained.in_chans} channels; "
+            "evaluate on the dataset it was trained on"
+        )
+    if trained.image_size is not None and data.image_size != trained.image_size:
+        raise ConfigError(
+            f"dataset.image_size={data.image_size}, but {trained.source} was trained at {trained.image_size} px; "
+            "drop the override"
+        )
+
+
+def checkpoint_model(ckpt_path: str) -> tuple[ZooClassifier, dict[str, Any], TrainedOn]:
+    """The trained module of a ``train.py`` checkpoint, the dataset settings it was trained with and what it was
+    trained on. (Evaluating named weights, ``model=<name> pretrained=<tag>``, is to return the same three.)"""
+    ckpt = load_training_checkpoint(ckpt_path)
+    stored = ckpt.get("datamodule_hyper_parameters", {})
+    return load_module(ckpt, ckpt_path), stored, TrainedOn.of_checkpoint(ckpt, ckpt_path)
