@@ -268,3 +268,17 @@ def test_readme_library_example_runs():
     readme = (REPO_ROOT / "README.md").read_text()
     snippet = re.search(r"<!-- tested: test_library.py -->\n```python\n(.*?)```", readme, re.S).group(1)
     exec(compile(snippet, "README.md", "exec"), {})
+
+
+def test_export_cli_refuses_an_existing_output_unless_overwrite(tmp_path, capsys):
+    checkpoint = tmp_path / "lenet5.pth"
+    torch.save(create_model("lenet5").state_dict(), checkpoint)
+    before = checkpoint.read_bytes()
+    args = ["lenet5", "--format", "torchscript", "--checkpoint", str(checkpoint), "--output", str(checkpoint)]
+    assert zoo.export.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --output {checkpoint} exists") and "--overwrite" in err and err.count("\n") == 1
+    assert checkpoint.read_bytes() == before  # its own checkpoint survives
+    out = tmp_path / "lenet5.pt"
+    out.write_bytes(b"old")
+    assert zoo.export.main([*args[:-1], str(out), "--overwrite"]) == 0 and out.read_bytes() != b"old"
