@@ -20,7 +20,8 @@ from . import (  # noqa: F401  (registers the models)
     vgg,
 )
 from .base import ClassifierOutput, ZooModel, count_parameters, split_output
-from .registry import ModelInfo, create_model, list_models, model_info, register_model
+from .info import ModelInfo
+from .registry import create_model, list_models, model_info, register_model
 
 __all__ = [
     "ClassifierOutput",

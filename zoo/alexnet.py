@@ -37,7 +37,8 @@ import torch.nn as nn
 from torch import Tensor
 
 from .base import ZooModel
-from .registry import CIFAR_INPUT, register_model
+from .info import CIFAR_INPUT
+from .registry import register_model
 
 PAPER = "Krizhevsky et al., ImageNet Classification with Deep Convolutional Neural Networks, NeurIPS 2012"
 

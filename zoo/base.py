@@ -12,7 +12,7 @@ from torch import Tensor
 from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
 from . import features
-from .registry import ModelInfo
+from .info import ModelInfo
 
 
 class ClassifierOutput(NamedTuple):

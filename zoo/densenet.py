@@ -39,7 +39,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import ZooModel
-from .registry import CIFAR_INPUT, register_model
+from .info import CIFAR_INPUT
+from .registry import register_model
 
 PAPER = "Huang et al., Densely Connected Convolutional Networks, CVPR 2017, arXiv:1608.06993"
 

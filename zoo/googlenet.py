@@ -37,7 +37,8 @@ from functools import partial
 import torch.nn as nn
 
 from .inception_blocks import AtLeast, AuxHead, BasicConv2d, Block, Branch, ConvFactory, ConvSpec, Group, InceptionNet
-from .registry import CIFAR_INPUT, register_model
+from .info import CIFAR_INPUT
+from .registry import register_model
 
 PAPER = "Szegedy et al., Going Deeper with Convolutions, CVPR 2015, arXiv:1409.4842"
 

@@ -58,7 +58,8 @@ from .inception_blocks import (
     conv_nx1,
     trunc_normal_2sigma,
 )
-from .registry import IMAGENET_MEAN, IMAGENET_STD, register_model
+from .info import IMAGENET_MEAN, IMAGENET_STD
+from .registry import register_model
 
 PAPER = "Szegedy et al., Rethinking the Inception Architecture for Computer Vision, CVPR 2016, arXiv:1512.00567"
 

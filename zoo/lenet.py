@@ -40,7 +40,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import ZooModel
-from .registry import MNIST_MEAN, MNIST_STD, register_model
+from .info import MNIST_MEAN, MNIST_STD
+from .registry import register_model
 
 PAPER = "LeCun et al., Gradient-Based Learning Applied to Document Recognition, Proc. IEEE 1998"
 

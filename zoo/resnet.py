@@ -24,7 +24,8 @@ import torch.nn as nn
 from torch import Tensor
 
 from .base import ZooModel
-from .registry import CIFAR_INPUT, register_model
+from .info import CIFAR_INPUT
+from .registry import register_model
 
 PAPER = "He et al., Deep Residual Learning for Image Recognition, CVPR 2016, arXiv:1512.03385"
 

@@ -40,7 +40,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import ZooModel
-from .registry import CIFAR_INPUT, register_model
+from .info import CIFAR_INPUT
+from .registry import register_model
 from .resnet import PAPER, BasicBlock
 
 # Table 6: depth 6n+2 -> n, the number of blocks per stage

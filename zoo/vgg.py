@@ -32,7 +32,8 @@ import torch.nn as nn
 from torch import Tensor
 
 from .base import ZooModel
-from .registry import CIFAR_INPUT, register_model
+from .info import CIFAR_INPUT
+from .registry import register_model
 
 PAPER = (
     "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition, ICLR 2015, "
