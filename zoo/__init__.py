@@ -20,16 +20,21 @@ from . import (  # noqa: F401  (registers the models)
     vgg,
 )
 from .base import ClassifierOutput, ZooModel, count_parameters, split_output
+from .catalog import WeightsRecord, list_pretrained
+from .errors import WeightsError
 from .info import ModelInfo
 from .registry import create_model, list_models, model_info, register_model
 
 __all__ = [
     "ClassifierOutput",
     "ModelInfo",
+    "WeightsError",
+    "WeightsRecord",
     "ZooModel",
     "count_parameters",
     "create_model",
     "list_models",
+    "list_pretrained",
     "model_info",
     "register_model",
     "split_output",

@@ -13,6 +13,8 @@ from dataclasses import replace
 
 import torch.nn as nn
 
+from .arguments import integer
+from .catalog import WeightsRecord, weights_record
 from .features import FeatureListNet
 from .info import (
     CIFAR10_MEAN,
@@ -25,7 +27,7 @@ from .info import (
     SMALL_INPUT_PIXELS,
     ModelInfo,
 )
-from .pretrained import load_published, pretrained_file
+from .pretrained import load_published
 
 # the statistics are re-exported: the training layer reads them from here
 __all__ = [
@@ -125,7 +127,7 @@ def create_model(
     num_classes: int | None = None,
     in_chans: int | None = None,
     *,
-    pretrained: bool = False,
+    pretrained: bool | str = False,
     features_only: bool = False,
     out_indices: int | Sequence[int] | None = None,
     **kwargs,
@@ -140,10 +142,13 @@ def create_model(
             (the same as ``model.reset_classifier(0)``), and models with auxiliary heads lose them.
         in_chans: input channels; default the paper's. ``model.info.mean``/``std`` follow (the mean of the
             statistics for one channel, repeated cyclically for more).
-        pretrained: load the published ImageNet weights (``zoo.pretrained``: downloaded once into torch.hub's
-            cache, SHA-256 checked, read with ``weights_only=True``); offline, the error names the file to place in
-            the cache. A different ``num_classes`` gets a fresh classifier, a different ``in_chans`` an adapted
-            first convolution.
+        pretrained: ``True`` loads the model's default weights, a string the weights of that tag
+            (``zoo.list_pretrained("resnet50.*")`` lists ``arch.tag``), ``False`` none. The zoo's own files ship in
+            the package; torchvision's and timm's are downloaded once into torch.hub's cache (offline, the error
+            names the file to place there); every file's SHA-256 is checked. ``model.weights`` is then the
+            ``zoo.catalog.WeightsRecord`` (preprocessing, class names, accuracy; ``zoo.resolve_data_config``
+            reads it). ``num_classes`` defaults to the weights'; a different one gets a fresh classifier, a
+            different ``in_chans`` an adapted first convolution.
         features_only: return a ``zoo.features.FeatureListNet`` instead: it maps images to the list of feature maps
             of the stages ``out_indices`` (stem, stage1, ... of ``group_layout``), with ``feature_info``
             (channels and reduction of each) — a backbone for FPN or U-Net heads.
@@ -155,12 +160,14 @@ def create_model(
     Returns the model (a ``zoo.ZooModel``) with ``model.info`` (a ``ModelInfo``) describing it.
     """
     factory, info = _lookup(name)
+    record = _pretrained_record(name, pretrained)
     if out_indices is not None and not features_only:
         raise ValueError("out_indices selects the stages of a features_only model: pass features_only=True too")
-    num_classes = info.num_classes if num_classes is None else num_classes
-    in_chans = info.input_size[0] if in_chans is None else in_chans
-    if pretrained:
-        kwargs = {**pretrained_file(name).model_kwargs, **kwargs}
+    default_classes = record.num_classes if record else info.num_classes
+    num_classes = integer("num_classes", default_classes if num_classes is None else num_classes, minimum=0)
+    in_chans = integer("in_chans", info.input_size[0] if in_chans is None else in_chans, minimum=1)
+    if record:
+        kwargs = {**record.model_kwargs, **kwargs}
     model = factory(num_classes=num_classes, in_chans=in_chans, **kwargs)
     channels = (in_chans,)
     model.info = replace(
@@ -171,11 +178,19 @@ def create_model(
         std=fit_channels(info.std, in_chans),
         num_classes=num_classes,
     )
-    if pretrained:
-        load_published(model, name)
+    if record:
+        load_published(model, record)
     if num_classes == 0:
         model.reset_classifier(0)
     return FeatureListNet(model, out_indices) if features_only else model
+
+
+def _pretrained_record(name: str, pretrained: bool | str) -> WeightsRecord | None:
+    if isinstance(pretrained, bool):
+        return weights_record(name) if pretrained else None
+    if isinstance(pretrained, str):
+        return weights_record(name, pretrained)
+    raise TypeError(f"pretrained={pretrained!r}: expected True, False or a weights tag (zoo.list_pretrained())")
 
 
 def model_arguments(name: str) -> dict[str, inspect.Parameter]:
