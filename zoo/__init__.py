@@ -21,21 +21,25 @@ from . import (  # noqa: F401  (registers the models)
 )
 from .base import ClassifierOutput, ZooModel, count_parameters, split_output
 from .catalog import WeightsRecord, list_pretrained
+from .data_config import DataConfig, create_transform, resolve_data_config
 from .errors import WeightsError
 from .info import ModelInfo
 from .registry import create_model, list_models, model_info, register_model
 
 __all__ = [
     "ClassifierOutput",
+    "DataConfig",
     "ModelInfo",
     "WeightsError",
     "WeightsRecord",
     "ZooModel",
     "count_parameters",
     "create_model",
+    "create_transform",
     "list_models",
     "list_pretrained",
     "model_info",
     "register_model",
+    "resolve_data_config",
     "split_output",
 ]

@@ -77,10 +77,12 @@ def publish(
     data = raw.get("datamodule_hyper_parameters", {})
     architecture = architecture or source_architecture(raw)
     if architecture is None:
-        raise WeightsError(f"checkpoint={str(checkpoint)!r} does not name its model: pass architecture=")
+        raise WeightsError(
+            f"checkpoint={str(checkpoint)!r} does not name its model: pass --architecture (architecture=)"
+        )
     dataset = dataset or data.get("name")
     if dataset is None:
-        raise WeightsError(f"checkpoint={str(checkpoint)!r} does not name its dataset: pass dataset=")
+        raise WeightsError(f"checkpoint={str(checkpoint)!r} does not name its dataset: pass --dataset (dataset=)")
     model_hp = hparams.get("model", {})
     model = create_model(
         architecture, model_hp.get("num_classes"), model_hp.get("in_chans"), **model_hp.get("kwargs", {})
