@@ -147,7 +147,12 @@ class GoogLeNet(InceptionNet):
 
 
 @register_model(
-    GoogLeNet, paper=PAPER, input_size=(3, 224, 224), min_input_size=(3, 31, 31), small_input_model="googlenet_cifar"
+    GoogLeNet,
+    family="googlenet",
+    paper=PAPER,
+    input_size=(3, 224, 224),
+    min_input_size=(3, 31, 31),
+    small_input_model="googlenet_cifar",
 )
 def googlenet(num_classes: int = 1000, in_chans: int = 3, aux: bool = True) -> GoogLeNet:
     """GoogLeNet as in the paper (LRN, no batch norm, true 5x5 convs, two auxiliary classifiers)."""
@@ -156,6 +161,7 @@ def googlenet(num_classes: int = 1000, in_chans: int = 3, aux: bool = True) -> G
 
 @register_model(
     GoogLeNet,
+    family="googlenet",
     paper=PAPER,
     min_input_size=(3, 4, 4),
     **CIFAR_INPUT,

@@ -291,6 +291,7 @@ def _check_rbf_classes(rbf_output: bool, num_classes: int) -> None:
 
 
 _REGISTER = dict(
+    family="lenet",
     paper=PAPER,
     input_size=(1, INPUT_SIZE, INPUT_SIZE),
     min_input_size=(1, INPUT_SIZE, INPUT_SIZE),

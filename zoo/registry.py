@@ -54,6 +54,7 @@ _REGISTRY: dict[str, tuple[Callable[..., nn.Module], ModelInfo]] = {}
 def register_model(
     model_cls: type[nn.Module],
     *,
+    family: str,
     paper: str,
     input_size: tuple[int, int, int],
     min_input_size: tuple[int, int, int],
@@ -65,6 +66,8 @@ def register_model(
 ):
     """Register a factory function under its own name. A name may be registered once.
 
+    ``family`` groups the models of one design (``resnet``, ``resnet_cifar``, ``vgg``, ...): per-family policies
+    (``zootrain.hardware``'s CPU fast path, the benchmarks' JSONs) are keyed on it, so it is written out, not derived.
     ``model_cls`` is the class the factory builds; its ``first_conv_path`` and ``classifier_path`` are recorded.
     ``small_input_model`` names the sibling built for small (CIFAR-sized) images, if the zoo has one.
     """
@@ -85,7 +88,7 @@ def register_model(
             num_classes=num_classes,
             tags=tags,
             small_input_model=small_input_model,
-            family=factory.__module__.rsplit(".", 1)[-1],
+            family=family,
         )
         _REGISTRY[name] = (factory, info)
         return factory

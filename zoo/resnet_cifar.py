@@ -133,7 +133,7 @@ class CifarResNet(ZooModel):
         return [("stem", ["conv1", "bn1"])] + [(f"stage{i}", [f"layer{i}"]) for i in range(1, 4)] + [("head", ["fc"])]
 
 
-_REGISTER = {"paper": PAPER, "min_input_size": (3, 8, 8), **CIFAR_INPUT}
+_REGISTER = {"family": "resnet_cifar", "paper": PAPER, "min_input_size": (3, 8, 8), **CIFAR_INPUT}
 
 
 @register_model(CifarResNet, **_REGISTER)
