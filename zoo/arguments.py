@@ -36,6 +36,8 @@ def stage_indices(argument: str, indices: int | Sequence[int] | None, n_stages: 
         return list(range(n_stages - int(indices), n_stages))
     if isinstance(indices, (str, bytes)) or not isinstance(indices, Sequence):
         raise TypeError(f"{argument}={indices!r}: expected None, an int or a sequence of stage indices")
+    if not indices:
+        raise ValueError(f"{argument}=[] selects no stage; give at least one index, or None for every stage")
     taken = [integer(f"{argument}[{i}]", index, -n_stages) for i, index in enumerate(indices)]
     taken = [t + n_stages if t < 0 else t for t in taken]
     bad = [i for i, t in zip(indices, taken) if t >= n_stages]
