@@ -17,8 +17,8 @@ CLASS_COUNTS = st.one_of(st.integers(-3, 12), ANY_VALUE)
 CHANNELS = st.one_of(st.integers(-2, 4), ANY_VALUE)
 INDICES = st.one_of(st.none(), st.integers(-3, 7), st.lists(st.integers(-7, 7), max_size=4), st.text(max_size=2))
 POOLS = st.one_of(st.none(), st.sampled_from(["avg", "", "max", "token", "AVG"]))
-FAST = settings(max_examples=25, derandomize=True, deadline=None)
-THOROUGH = settings(max_examples=400, derandomize=True, deadline=None)
+FAST = settings(max_examples=25, derandomize=True, deadline=None, database=None)
+THOROUGH = settings(max_examples=400, derandomize=True, deadline=None, database=None)
 
 
 def _tiny_input(model) -> torch.Tensor:
