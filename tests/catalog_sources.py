@@ -53,7 +53,7 @@ def _torchvision_entry(arch, member, default: bool) -> dict:
         "file": filename,
         "sha256": filename.rsplit("-", 1)[1].split(".")[0],
         "recipe": member.meta["recipe"],
-        "accuracy": {"top1": metrics["acc@1"], "top5": metrics["acc@5"], "split": "ImageNet-1k val (torchvision)"},
+        "accuracy": {"top1": metrics["acc@1"], "top5": metrics["acc@5"], "split": "ImageNet-1k val, torchvision"},
         "url": member.url,
         "default": default,
     }

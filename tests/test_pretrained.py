@@ -133,7 +133,7 @@ def test_publish_writes_a_safetensors_file_and_its_record(tmp_path):
     assert zoo.publish_weights.main([*args, "--commit", "abc123", "--out-dir", str(tmp_path / "w")]) == 0
     entry = json.loads((tmp_path / "w" / "zoo.json").read_text())[0]
     assert entry["file"] == "lenet5.letters.safetensors" and entry["class_names"] == list("abc")
-    assert entry["accuracy"] == {"top1": 90.0, "split": "test split (30 images)", "top5": 100.0}
+    assert entry["accuracy"] == {"top1": 90.0, "split": "test split, 30 images", "top5": 100.0}
     assert entry["sha256"] == sha256(tmp_path / "w" / entry["file"]) and entry["commit"] == "abc123"
     assert entry["preprocessing"]["mean"] == [0.5] and entry["preprocessing"]["resize_size"] == 32
 

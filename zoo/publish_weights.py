@@ -33,7 +33,7 @@ def accuracy_from_metrics(path: str | Path) -> Accuracy:
     return Accuracy(
         top1=round(100 * metrics["top1"], 2),
         top5=None if top5 is None else round(100 * top5, 2),
-        split=f"{metrics['split']} split ({metrics['num_samples']} images)",
+        split=f"{metrics['split']} split, {metrics['num_samples']} images",
     )
 
 
