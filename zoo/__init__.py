@@ -1,7 +1,9 @@
 """The reference zoo of classic CNNs: plain PyTorch models in a registry.
 
-    from zoo import create_model, list_models
+    from zoo import create_model, create_transform, list_models, list_pretrained, resolve_data_config
     model = create_model("resnet18", num_classes=10)
+    model = create_model("lenet5", pretrained="digits")  # published weights: list_pretrained() lists arch.tag
+    transform = create_transform(resolve_data_config(model))  # the weights' preprocessing
 
 Nothing here imports Lightning or Hydra.
 """
