@@ -1,7 +1,7 @@
 """torch.hub entry points: one per registered zoo model, taking ``create_model``'s arguments.
 
 model = torch.hub.load("<this repository's directory>", "resnet50", source="local", num_classes=10)
-model = torch.hub.load("<directory>", "resnet50", source="local", pretrained=True)  # downloads, see zoo.pretrained
+model = torch.hub.load("<directory>", "resnet50", source="local", pretrained="tv2_in1k")  # True: the default weights
 """
 
 import zoo as _zoo
@@ -10,7 +10,7 @@ dependencies = ["torch", "torchvision"]
 
 
 def _entry_point(name: str):
-    def entry_point(pretrained: bool = False, **kwargs):
+    def entry_point(pretrained: bool | str = False, **kwargs):
         return _zoo.create_model(name, pretrained=pretrained, **kwargs)
 
     entry_point.__name__ = entry_point.__qualname__ = name

@@ -202,3 +202,41 @@ def test_timm_state_dict_loads_by_position_with_identical_outputs(name):
     x = torch.randn(2, 3, 299, 299)
     with torch.no_grad():
         torch.testing.assert_close(model(x), reference(x), rtol=0, atol=1e-5)
+
+
+def test_the_worked_example_of_inception_blocks_is_what_is_built():
+    """The state-dict names and shapes the zoo.inception_blocks docstring shows for Inception v3's Mixed_5b row."""
+    import re
+
+    import zoo.inception_blocks
+
+    doc = zoo.inception_blocks.__doc__
+    shown = re.findall(r"(Mixed_5b\.[\w.]+weight)\s+\(([\d, ]+)\)", doc)
+    state = create_model("inception_v3").state_dict()
+    assert len(shown) == 7
+    for key, shape in shown:
+        assert tuple(state[key].shape) == tuple(int(d) for d in shape.split(",")), key
+    model = create_model("inception_v3")
+    assert model.Mixed_5b.out_channels == 256 and "Mixed_5b" in dict(model.group_layout())["stage5"]
+    assert isinstance(model.Mixed_5b.branch_pool_pool, torch.nn.AvgPool2d)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["inception_v4", "inception_resnet_v2"])
+def test_timm_key_table_maps_timms_names_onto_the_zoos(name):
+    """The rename table zoo.pretrained applies to timm's published file is the positional pairing of the two
+    state_dicts (the test above shows that pairing gives identical outputs)."""
+    import json
+
+    from catalog_sources import module_renames
+
+    from zoo.catalog import WEIGHTS_DIR, catalogue
+    from zoo.pretrained import rename_modules
+
+    timm = pytest.importorskip("timm")
+    reference = timm.create_model(name)
+    record = catalogue()[f"{name}.tf_in1k"]
+    table = json.loads((WEIGHTS_DIR / record.key_map).read_text())
+    assert table == module_renames(reference, name)
+    renamed = rename_modules(reference.state_dict(), table)
+    assert list(renamed) == list(create_model(name).state_dict())

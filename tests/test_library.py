@@ -4,6 +4,7 @@ num_classes=0, forward_intermediates, features_only), heads that follow dtype an
 published-weights hook (never downloading) and ``python -m zoo.export``. The README's library example runs too.
 """
 
+import dataclasses
 import hashlib
 import importlib.util
 import inspect
@@ -19,6 +20,7 @@ from test_zoo_contract import NUM_CLASSES, _batch, registry
 from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 
 import zoo
+import zoo.catalog
 import zoo.export
 import zoo.pretrained
 from zoo import ZooModel, create_model, list_models, split_output
@@ -174,7 +176,7 @@ def test_inception_v3_transform_input_equals_torchvision():
 
 
 def test_inception_v3_published_weights_get_transform_input(monkeypatch):
-    monkeypatch.setattr(zoo.pretrained, "load_published", lambda model, name: None)
+    monkeypatch.setattr(zoo.registry, "load_published", lambda model, record: None)
     model = create_model("inception_v3", pretrained=True)
     assert model.transform_input and model.info.mean == IMAGENET_MEAN  # inputs stay ImageNet-normalised
 
@@ -207,17 +209,25 @@ def test_pretrained_loads_the_cached_file_and_checks_its_hash(hub_cache, monkeyp
     path = cache / "resnet18_cifar-weights.pth"
     torch.save(source.state_dict(), path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    entry = zoo.pretrained.PretrainedFile("https://example.invalid/resnet18_cifar-weights.pth", digest[:8])
-    monkeypatch.setitem(zoo.pretrained.PRETRAINED, "resnet18_cifar", entry)
-    model = create_model("resnet18_cifar", num_classes=NUM_CLASSES, pretrained=True)
+    record = dataclasses.replace(
+        zoo.catalog.catalogue()["resnet18.tv_in1k"],
+        architecture="resnet18_cifar",
+        file=path.name,
+        url="https://example.invalid/resnet18_cifar-weights.pth",
+        sha256=digest[:8],
+        class_names=tuple(map(str, range(NUM_CLASSES))),
+    )
+    monkeypatch.setitem(zoo.catalog.catalogue(), record.name, record)
+    model = create_model("resnet18_cifar", pretrained=True)
+    assert model.num_classes == NUM_CLASSES and model.weights == record  # the class count is the weights'
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), source.state_dict().values()))
     assert attempts == []
 
-    monkeypatch.setitem(zoo.pretrained.PRETRAINED, "resnet18_cifar", entry.__class__(entry.url, "00000000"))
+    monkeypatch.setitem(zoo.catalog.catalogue(), record.name, dataclasses.replace(record, sha256="00000000"))
     with pytest.raises(WeightsError, match="SHA-256"):
         create_model("resnet18_cifar", pretrained=True)
-    with pytest.raises(KeyError, match="no published weights for 'lenet5'"):
-        create_model("lenet5", pretrained=True)
+    with pytest.raises(WeightsError, match="pretrained=True: resnet20 has no published weights; models with weights"):
+        create_model("resnet20", pretrained=True)
 
 
 def test_torch_hub_has_every_model():
@@ -268,3 +278,17 @@ def test_readme_library_example_runs():
     readme = (REPO_ROOT / "README.md").read_text()
     snippet = re.search(r"<!-- tested: test_library.py -->\n```python\n(.*?)```", readme, re.S).group(1)
     exec(compile(snippet, "README.md", "exec"), {})
+
+
+def test_export_cli_refuses_an_existing_output_unless_overwrite(tmp_path, capsys):
+    checkpoint = tmp_path / "lenet5.pth"
+    torch.save(create_model("lenet5").state_dict(), checkpoint)
+    before = checkpoint.read_bytes()
+    args = ["lenet5", "--format", "torchscript", "--checkpoint", str(checkpoint), "--output", str(checkpoint)]
+    assert zoo.export.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --output {checkpoint} exists") and "--overwrite" in err and err.count("\n") == 1
+    assert checkpoint.read_bytes() == before  # its own checkpoint survives
+    out = tmp_path / "lenet5.pt"
+    out.write_bytes(b"old")
+    assert zoo.export.main([*args[:-1], str(out), "--overwrite"]) == 0 and out.read_bytes() != b"old"

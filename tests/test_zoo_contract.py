@@ -246,3 +246,17 @@ def test_torch_compile_inductor(name):
     x = _batch(name, n=2)
     with torch.no_grad():
         torch.testing.assert_close(torch.compile(model)(x), model(x), rtol=1e-3, atol=1e-3)
+
+
+def test_every_model_is_a_written_out_def_in_its_family_module():
+    """One way to declare a model: ``@register_model(..., family=...)`` over a ``def NAME``, so ``from zoo.resnet
+    import resnet50``, grep and IDE navigation find every entry point."""
+    import importlib
+    import inspect
+
+    for name in ALL_MODELS:
+        module = importlib.import_module(f"zoo.{model_info(name).family}")
+        factory = getattr(module, name, None)
+        assert factory is zoo.registry._REGISTRY[name][0], f"zoo.{model_info(name).family} has no def {name}"
+        assert f"\ndef {name}(" in inspect.getsource(module), name
+        assert factory.__doc__ and "\n" not in factory.__doc__.strip(), f"{name}: a one-line docstring"

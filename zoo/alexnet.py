@@ -37,7 +37,8 @@ import torch.nn as nn
 from torch import Tensor
 
 from .base import ZooModel
-from .registry import CIFAR_INPUT, register_model
+from .info import CIFAR_INPUT
+from .registry import register_model
 
 PAPER = "Krizhevsky et al., ImageNet Classification with Deep Convolutional Neural Networks, NeurIPS 2012"
 
@@ -165,31 +166,24 @@ class AlexNet(ZooModel):
         return [("stem", self._block_names[0])] + stages + [("fc", ["fc"]), ("head", ["fc8"])]
 
 
-def _register(name: str) -> None:
-    config = CONFIGS[name]
-    smallest = min_input_size(config.convs)
-
-    def factory(num_classes: int = 1000, in_chans: int = 3) -> AlexNet:
-        return AlexNet(config, num_classes, in_chans)
-
-    factory.__name__ = factory.__qualname__ = name
-    factory.__doc__ = f"AlexNet ({name}). {PAPER}."
-    if name == "alexnet_cifar":
-        register_model(
-            AlexNet,
-            paper=PAPER,
-            min_input_size=(3, smallest, smallest),
-            **CIFAR_INPUT,
-        )(factory)
-    else:
-        register_model(
-            AlexNet,
-            paper=PAPER,
-            input_size=(3, 227, 227),
-            min_input_size=(3, smallest, smallest),
-            small_input_model="alexnet_cifar" if name == "alexnet" else None,
-        )(factory)
+def _registration(name: str) -> dict:
+    smallest = min_input_size(CONFIGS[name].convs)
+    return {"family": "alexnet", "paper": PAPER, "min_input_size": (3, smallest, smallest)}
 
 
-for _name in CONFIGS:
-    _register(_name)
+@register_model(AlexNet, input_size=(3, 227, 227), small_input_model="alexnet_cifar", **_registration("alexnet"))
+def alexnet(num_classes: int = 1000, in_chans: int = 3) -> AlexNet:
+    """AlexNet as in the paper (its two GPU columns as groups=2 on conv2, conv4 and conv5)."""
+    return AlexNet(CONFIGS["alexnet"], num_classes, in_chans)
+
+
+@register_model(AlexNet, input_size=(3, 227, 227), **_registration("alexnet_single"))
+def alexnet_single(num_classes: int = 1000, in_chans: int = 3) -> AlexNet:
+    """AlexNet as one column: groups=1, the same widths."""
+    return AlexNet(CONFIGS["alexnet_single"], num_classes, in_chans)
+
+
+@register_model(AlexNet, **CIFAR_INPUT, **_registration("alexnet_cifar"))
+def alexnet_cifar(num_classes: int = 1000, in_chans: int = 3) -> AlexNet:
+    """AlexNet for 32x32 inputs: a 5x5 stride-1 conv1, pooled to 3x3, 1024-wide fc layers."""
+    return AlexNet(CONFIGS["alexnet_cifar"], num_classes, in_chans)

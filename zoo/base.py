@@ -12,7 +12,9 @@ from torch import Tensor
 from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
 from . import features
-from .registry import ModelInfo
+from .arguments import choice, integer
+from .catalog import WeightsRecord
+from .info import ModelInfo
 
 
 class ClassifierOutput(NamedTuple):
@@ -46,6 +48,7 @@ class ZooModel(nn.Module):
     classifier_path: str = ""  # not ``classifier``: that would shadow a submodule of that name (torchvision layouts)
     aux_weights: tuple[float, ...] = ()
     info: ModelInfo | None = None  # set by `zoo.create_model`
+    weights: WeightsRecord | None = None  # the published weights `create_model(pretrained=...)` loaded
     global_pool: str = "avg"  # "" (after ``reset_classifier(0, global_pool="")``): forward returns unpooled maps
 
     num_classes: int
@@ -154,11 +157,13 @@ class ZooModel(nn.Module):
         """Replace the final layer (timm's signature). ``num_classes=0`` makes the model return the pre-logits
         vector (width ``head_hidden_size``); with ``global_pool=""`` too, the unpooled ``forward_features`` maps.
         ``global_pool`` is ``None`` (unchanged), ``"avg"`` (every zoo model pools by average) or ``""``."""
-        if global_pool not in (None, "avg", ""):
-            raise ValueError(
-                f"global_pool={global_pool!r} is not available: zoo models pool by average "
-                '("avg"); "" (with num_classes=0) returns the unpooled feature maps'
-            )
+        num_classes = integer("num_classes", num_classes, minimum=0)
+        choice(
+            "global_pool",
+            global_pool,
+            (None, "avg", ""),
+            ': zoo models pool by average ("avg"); "" (with num_classes=0) returns the unpooled feature maps',
+        )
         if global_pool == "" and (num_classes != 0 or self.head_hidden_size != self.num_features):
             raise ValueError(
                 f'global_pool="" needs num_classes=0 and a head without hidden layers; '

@@ -110,10 +110,9 @@ class BNInception(InceptionNet):
         self.init_torchvision_style(partial(nn.init.kaiming_normal_, mode="fan_out", nonlinearity="relu"))
 
 
-@register_model(BNInception, paper=PAPER, input_size=(3, 224, 224), min_input_size=(3, 7, 7))
+@register_model(BNInception, family="bn_inception", paper=PAPER, input_size=(3, 224, 224), min_input_size=(3, 7, 7))
 def bn_inception(
     num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.0, separable_stem: bool = True
 ) -> BNInception:
-    """BN-Inception as in the paper's Figure 5 table: separable first conv, double 3x3 branches, batch norm, no LRN
-    or auxiliary heads; ``separable_stem=False`` gives a full 7x7 first conv (the Caffe model's)."""
+    """BN-Inception (the paper's Figure 5 table); ``separable_stem=False``: the Caffe model's full 7x7 first conv."""
     return BNInception(num_classes, in_chans, dropout, separable_stem)

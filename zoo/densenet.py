@@ -39,7 +39,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import ZooModel
-from .registry import CIFAR_INPUT, register_model
+from .info import CIFAR_INPUT
+from .registry import register_model
 
 PAPER = "Huang et al., Densely Connected Convolutional Networks, CVPR 2017, arXiv:1608.06993"
 
@@ -191,27 +192,74 @@ class DenseNet(ZooModel):
         return self._groups
 
 
-def _register(name: str) -> None:
+def _registration(name: str) -> dict:
     config = DENSENET_CONFIGS[name]
-    cifar = not config.imagenet_stem
-
-    def factory(
-        num_classes: int = 10 if cifar else 1000,
-        in_chans: int = 3,
-        drop_rate: float = 0.0,
-        drop_placement: str = "paper",
-    ) -> DenseNet:
-        return DenseNet(config, num_classes, in_chans, drop_rate, drop_placement)
-
-    factory.__name__ = factory.__qualname__ = name
-    factory.__doc__ = f"DenseNet-BC ({name}, k={config.growth_rate}, blocks {config.block_layers}). {PAPER}."
     smallest = (3, config.min_input_size, config.min_input_size)
-    if cifar:
-        register_model(DenseNet, paper=PAPER, min_input_size=smallest, **CIFAR_INPUT)(factory)
-    else:
+    if config.imagenet_stem:
         size = (3, config.input_size, config.input_size)
-        register_model(DenseNet, paper=PAPER, input_size=size, min_input_size=smallest)(factory)
+        return {"family": "densenet", "paper": PAPER, "input_size": size, "min_input_size": smallest}
+    return {"family": "densenet", "paper": PAPER, "min_input_size": smallest, **CIFAR_INPUT}
 
 
-for _name in DENSENET_CONFIGS:
-    _register(_name)
+@register_model(DenseNet, **_registration("densenet121"))
+def densenet121(
+    num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: str = "paper"
+) -> DenseNet:
+    """DenseNet-BC-121 (Table 1: k=32, blocks 6-12-24-16)."""
+    return DenseNet(DENSENET_CONFIGS["densenet121"], num_classes, in_chans, drop_rate, drop_placement)
+
+
+@register_model(DenseNet, **_registration("densenet169"))
+def densenet169(
+    num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: str = "paper"
+) -> DenseNet:
+    """DenseNet-BC-169 (Table 1: k=32, blocks 6-12-32-32)."""
+    return DenseNet(DENSENET_CONFIGS["densenet169"], num_classes, in_chans, drop_rate, drop_placement)
+
+
+@register_model(DenseNet, **_registration("densenet201"))
+def densenet201(
+    num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: str = "paper"
+) -> DenseNet:
+    """DenseNet-BC-201 (Table 1: k=32, blocks 6-12-48-32)."""
+    return DenseNet(DENSENET_CONFIGS["densenet201"], num_classes, in_chans, drop_rate, drop_placement)
+
+
+@register_model(DenseNet, **_registration("densenet161"))
+def densenet161(
+    num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: str = "paper"
+) -> DenseNet:
+    """DenseNet-BC-161 (k=48, blocks 6-12-36-24; the authors' released model, not in Table 1)."""
+    return DenseNet(DENSENET_CONFIGS["densenet161"], num_classes, in_chans, drop_rate, drop_placement)
+
+
+@register_model(DenseNet, **_registration("densenet264"))
+def densenet264(
+    num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: str = "paper"
+) -> DenseNet:
+    """DenseNet-BC-264 (Table 1: k=32, blocks 6-12-64-48)."""
+    return DenseNet(DENSENET_CONFIGS["densenet264"], num_classes, in_chans, drop_rate, drop_placement)
+
+
+@register_model(DenseNet, **_registration("densenet_bc100_cifar"))
+def densenet_bc100_cifar(
+    num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: str = "paper"
+) -> DenseNet:
+    """DenseNet-BC (L=100, k=12) for CIFAR (Table 2)."""
+    return DenseNet(DENSENET_CONFIGS["densenet_bc100_cifar"], num_classes, in_chans, drop_rate, drop_placement)
+
+
+@register_model(DenseNet, **_registration("densenet_bc250_cifar"))
+def densenet_bc250_cifar(
+    num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: str = "paper"
+) -> DenseNet:
+    """DenseNet-BC (L=250, k=24) for CIFAR (Table 2)."""
+    return DenseNet(DENSENET_CONFIGS["densenet_bc250_cifar"], num_classes, in_chans, drop_rate, drop_placement)
+
+
+@register_model(DenseNet, **_registration("densenet_bc190_cifar"))
+def densenet_bc190_cifar(
+    num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: str = "paper"
+) -> DenseNet:
+    """DenseNet-BC (L=190, k=40) for CIFAR (Table 2)."""
+    return DenseNet(DENSENET_CONFIGS["densenet_bc190_cifar"], num_classes, in_chans, drop_rate, drop_placement)

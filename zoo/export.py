@@ -98,13 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="file to write (default: NAME + the format's suffix)")
     parser.add_argument("--num-classes", type=int, help="default: the checkpoint's, else the paper's")
     parser.add_argument("--in-chans", type=int, help="default: the paper's")
+    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     args = parser.parse_args(argv)
+    path = args.output or Path(args.name + FORMATS[args.format])
+    if path.exists() and not args.overwrite:  # it may be the very --checkpoint being exported
+        print(f"error: --output {path} exists; pass --overwrite to replace it, or choose another file", file=sys.stderr)
+        return 2
     try:
         model = build(args.name, args.checkpoint, args.num_classes, args.in_chans)
     except (KeyError, ValueError) as err:  # unknown name, unusable checkpoint (WeightsError is a ValueError)
         print(f"error: {err.args[0]}", file=sys.stderr)
         return 2
-    path = args.output or Path(args.name + FORMATS[args.format])
     example = torch.randn(2, *model.info.input_size)
     export(model, args.format, path, example, args.dynamic_batch)
     inputs = [example] + ([torch.randn(3, *model.info.input_size)] if args.dynamic_batch else [])

@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from .arguments import stage_indices
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -97,20 +99,10 @@ def _power_of_two(ratio: float) -> int:
     return 2 ** round(math.log2(ratio))
 
 
-def resolve_indices(indices: int | Sequence[int] | None, n_stages: int) -> list[int]:
+def resolve_indices(indices: int | Sequence[int] | None, n_stages: int, argument: str = "indices") -> list[int]:
     """timm's convention: None = every stage, an int k = the last k stages, a sequence = those (negative from the
-    end)."""
-    if indices is None:
-        return list(range(n_stages))
-    if isinstance(indices, int):
-        if not 0 < indices <= n_stages:
-            raise ValueError(f"indices={indices}: the model has {n_stages} stages; take 1 to {n_stages}")
-        return list(range(n_stages - indices, n_stages))
-    taken = [i + n_stages if i < 0 else i for i in indices]
-    bad = [i for i, t in zip(indices, taken) if not 0 <= t < n_stages]
-    if bad:
-        raise ValueError(f"stage indices {bad} out of range: the model has {n_stages} stages (0..{n_stages - 1})")
-    return taken
+    end); anything else is an error naming ``argument``."""
+    return stage_indices(argument, indices, n_stages)
 
 
 class _StopEarly(Exception):
@@ -168,7 +160,7 @@ class FeatureListNet(nn.Module):
     def __init__(self, model: nn.Module, out_indices: int | Sequence[int] | None = None):
         super().__init__()
         stages = feature_stages(model)
-        self.out_indices = resolve_indices(out_indices, len(stages))
+        self.out_indices = resolve_indices(out_indices, len(stages), "out_indices")
         all_info = feature_info(model)
         self.feature_info = FeatureInfo(all_info[i] for i in self.out_indices)
         model.reset_classifier(0)  # drops auxiliary heads too

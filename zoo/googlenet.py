@@ -37,7 +37,8 @@ from functools import partial
 import torch.nn as nn
 
 from .inception_blocks import AtLeast, AuxHead, BasicConv2d, Block, Branch, ConvFactory, ConvSpec, Group, InceptionNet
-from .registry import CIFAR_INPUT, register_model
+from .info import CIFAR_INPUT
+from .registry import register_model
 
 PAPER = "Szegedy et al., Going Deeper with Convolutions, CVPR 2015, arXiv:1409.4842"
 
@@ -146,7 +147,12 @@ class GoogLeNet(InceptionNet):
 
 
 @register_model(
-    GoogLeNet, paper=PAPER, input_size=(3, 224, 224), min_input_size=(3, 31, 31), small_input_model="googlenet_cifar"
+    GoogLeNet,
+    family="googlenet",
+    paper=PAPER,
+    input_size=(3, 224, 224),
+    min_input_size=(3, 31, 31),
+    small_input_model="googlenet_cifar",
 )
 def googlenet(num_classes: int = 1000, in_chans: int = 3, aux: bool = True) -> GoogLeNet:
     """GoogLeNet as in the paper (LRN, no batch norm, true 5x5 convs, two auxiliary classifiers)."""
@@ -155,6 +161,7 @@ def googlenet(num_classes: int = 1000, in_chans: int = 3, aux: bool = True) -> G
 
 @register_model(
     GoogLeNet,
+    family="googlenet",
     paper=PAPER,
     min_input_size=(3, 4, 4),
     **CIFAR_INPUT,

@@ -1,5 +1,28 @@
 """Building blocks of the Inception family: layer specs, conv-BN-ReLU, inception modules, and the one builder.
 
+Worked example: how one table row becomes modules and state-dict names. Inception v3's table
+(``zoo.inception_v3``) has, in its group ``"stage5"``, the row ``("Mixed_5b", v3_block_35(pool_proj=32))``, i.e.
+
+    ("Mixed_5b", (                                                      # a tuple of Branch: an inception block
+        Branch("branch1x1",    (ConvSpec(64, 1),)),
+        Branch("branch5x5",    (ConvSpec(48, 1), ConvSpec(64, 5, padding=2))),
+        Branch("branch3x3dbl", (ConvSpec(64, 1), ConvSpec(96, 3, padding=1), ConvSpec(96, 3, padding=1))),
+        Branch("branch_pool",  (ConvSpec(32, 1),), pool=avg_3x3_stride1),
+    ))
+
+``InceptionNet`` passes it to ``build_layer(192, row, conv)`` (192 = the previous layer's channels), which builds an
+``InceptionBlock`` registered as ``model.Mixed_5b``; each conv is ``conv(in_ch, spec)`` = ``BasicConv2d`` (its
+``conv``, ``bn``, ``relu``); a branch of one conv takes the branch name, longer ones get ``_1, _2, ...``:
+
+    Mixed_5b.branch1x1.conv.weight        (64, 192, 1, 1)   Mixed_5b.branch3x3dbl_1.conv.weight  (64, 192, 1, 1)
+    Mixed_5b.branch5x5_1.conv.weight      (48, 192, 1, 1)   Mixed_5b.branch3x3dbl_2.conv.weight  (96, 64, 3, 3)
+    Mixed_5b.branch5x5_2.conv.weight      (64, 48, 5, 5)    Mixed_5b.branch3x3dbl_3.conv.weight  (96, 96, 3, 3)
+    Mixed_5b.branch_pool.conv.weight      (32, 192, 1, 1)   (+ .bn.weight/.bias/.running_mean/... of each)
+
+``Mixed_5b.branch_pool_pool`` is the parameter-free average pool in front of ``branch_pool``. The four branch outputs
+are concatenated: 64 + 64 + 96 + 32 = 256 channels, the next row's input. These are torchvision's ``Inception3``
+names, so its state_dict loads strictly. ``group_layout()`` puts ``Mixed_5b`` in the group ``stage5``.
+
 A network is a table of named layers in groups; ``InceptionNet`` builds it. A layer spec is a conv
 (``ConvSpec``, or ``SeparableConvSpec`` for a depthwise-separable one), an inception block (a tuple of
 ``Branch``), a residual inception block (``Residual``), or a factory of a parameter-free module (pool, LRN).

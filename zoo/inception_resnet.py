@@ -37,7 +37,6 @@ Deviations and choices:
 """
 
 from collections.abc import Sequence
-from functools import partial
 
 import torch.nn as nn
 
@@ -171,18 +170,23 @@ class InceptionResNet(InceptionNet):
         nn.init.zeros_(layer.bias)
 
 
-_register = partial(
-    register_model, InceptionResNet, paper=PAPER, input_size=(3, 299, 299), mean=INCEPTION_MEAN, std=INCEPTION_STD
-)
+_REGISTER = {
+    "family": "inception_resnet",
+    "paper": PAPER,
+    "input_size": (3, 299, 299),
+    "min_input_size": (3, 75, 75),
+    "mean": INCEPTION_MEAN,
+    "std": INCEPTION_STD,
+}
 
 
-@_register(min_input_size=(3, 75, 75))
+@register_model(InceptionResNet, **_REGISTER)
 def inception_resnet_v1(num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.2) -> InceptionResNet:
     """Inception-ResNet-v1 as in the paper (Figures 10-15): 5 x A, Reduction-A, 10 x B, Reduction-B, 5 x C."""
     return InceptionResNet(INCEPTION_RESNET_V1_LAYERS, num_classes, in_chans, dropout)
 
 
-@_register(min_input_size=(3, 75, 75))
+@register_model(InceptionResNet, **_REGISTER)
 def inception_resnet_v2(num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.2) -> InceptionResNet:
     """Inception-ResNet-v2 as released (TF-slim; timm's count): 10 x A, Reduction-A, 20 x B, Reduction-B, 10 x C."""
     return InceptionResNet(INCEPTION_RESNET_V2_LAYERS, num_classes, in_chans, dropout)

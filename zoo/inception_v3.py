@@ -58,7 +58,8 @@ from .inception_blocks import (
     conv_nx1,
     trunc_normal_2sigma,
 )
-from .registry import IMAGENET_MEAN, IMAGENET_STD, register_model
+from .info import IMAGENET_MEAN, IMAGENET_STD
+from .registry import register_model
 
 PAPER = "Szegedy et al., Rethinking the Inception Architecture for Computer Vision, CVPR 2016, arXiv:1512.00567"
 
@@ -184,8 +185,7 @@ class InceptionV3(InceptionNet):
         nn.init.zeros_(layer.bias)
 
 
-@register_model(InceptionV3, paper=PAPER, input_size=(3, 299, 299), min_input_size=(3, 75, 75))
+@register_model(InceptionV3, family="inception_v3", paper=PAPER, input_size=(3, 299, 299), min_input_size=(3, 75, 75))
 def inception_v3(num_classes: int = 1000, in_chans: int = 3, transform_input: bool = False) -> InceptionV3:
-    """Inception v3 with torchvision's module names (its state_dict loads strictly), auxiliary head on Mixed_6e.
-    ``transform_input=True``: rescale ImageNet-normalised inputs as Google's released weights expect."""
+    """Inception v3 (torchvision's module names); ``transform_input=True`` for Google's released weights."""
     return InceptionV3(num_classes, in_chans, transform_input=transform_input)

@@ -127,6 +127,7 @@ class InceptionV4(InceptionNet):
 
 @register_model(
     InceptionV4,
+    family="inception_v4",
     paper=PAPER,
     input_size=(3, 299, 299),
     min_input_size=(3, 75, 75),

@@ -40,7 +40,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import ZooModel
-from .registry import MNIST_MEAN, MNIST_STD, register_model
+from .info import MNIST_MEAN, MNIST_STD
+from .registry import register_model
 
 PAPER = "LeCun et al., Gradient-Based Learning Applied to Document Recognition, Proc. IEEE 1998"
 
@@ -290,6 +291,7 @@ def _check_rbf_classes(rbf_output: bool, num_classes: int) -> None:
 
 
 _REGISTER = dict(
+    family="lenet",
     paper=PAPER,
     input_size=(1, INPUT_SIZE, INPUT_SIZE),
     min_input_size=(1, INPUT_SIZE, INPUT_SIZE),

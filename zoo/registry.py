@@ -9,49 +9,44 @@ import difflib
 import fnmatch
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import torch.nn as nn
 
+from .arguments import integer
+from .catalog import WeightsRecord, weights_record
 from .features import FeatureListNet
+from .info import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    CIFAR_INPUT,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    MNIST_MEAN,
+    MNIST_STD,
+    SMALL_INPUT_PIXELS,
+    ModelInfo,
+)
+from .pretrained import load_published
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
-MNIST_MEAN = (0.1307,)
-MNIST_STD = (0.3081,)
-# what every model built for CIFAR-sized images registers with: 32x32 RGB, CIFAR-10's statistics, 10 classes
-CIFAR_INPUT = {
-    "input_size": (3, 32, 32),
-    "mean": CIFAR10_MEAN,
-    "std": CIFAR10_STD,
-    "num_classes": 10,
-    "tags": ("cifar",),
-}
-SMALL_INPUT_PIXELS = 64  # images this size or smaller are "small" (CIFAR, MNIST): see ModelInfo.small_input_model
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What a user (or the data pipeline) needs to know about a model before building it."""
-
-    name: str
-    paper: str
-    input_size: tuple[int, int, int]  # (C, H, W) the model was designed for
-    min_input_size: tuple[int, int, int]  # smallest (C, H, W) the forward pass accepts
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    first_conv: str  # dotted module path of the first convolution
-    classifier: str  # dotted module path of the final linear layer
-    num_classes: int = 1000
-    tags: tuple[str, ...] = field(default_factory=tuple)
-    # the registered model that serves images of at most SMALL_INPUT_PIXELS for this design (its CIFAR-sized
-    # sibling), or None when the zoo has none and small images must be upscaled to ``input_size``
-    small_input_model: str | None = None
-    # the zoo module that builds it (resnet, resnet_cifar, densenet, ...): what per-family policies are keyed on
-    family: str = ""
-
+# the statistics are re-exported: the training layer reads them from here
+__all__ = [
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "CIFAR_INPUT",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "MNIST_MEAN",
+    "MNIST_STD",
+    "SMALL_INPUT_PIXELS",
+    "ModelInfo",
+    "create_model",
+    "fit_channels",
+    "list_models",
+    "model_arguments",
+    "model_info",
+    "register_model",
+]
 
 _REGISTRY: dict[str, tuple[Callable[..., nn.Module], ModelInfo]] = {}
 
@@ -59,6 +54,7 @@ _REGISTRY: dict[str, tuple[Callable[..., nn.Module], ModelInfo]] = {}
 def register_model(
     model_cls: type[nn.Module],
     *,
+    family: str,
     paper: str,
     input_size: tuple[int, int, int],
     min_input_size: tuple[int, int, int],
@@ -70,6 +66,8 @@ def register_model(
 ):
     """Register a factory function under its own name. A name may be registered once.
 
+    ``family`` groups the models of one design (``resnet``, ``resnet_cifar``, ``vgg``, ...): per-family policies
+    (``zootrain.hardware``'s CPU fast path, the benchmarks' JSONs) are keyed on it, so it is written out, not derived.
     ``model_cls`` is the class the factory builds; its ``first_conv_path`` and ``classifier_path`` are recorded.
     ``small_input_model`` names the sibling built for small (CIFAR-sized) images, if the zoo has one.
     """
@@ -90,7 +88,7 @@ def register_model(
             num_classes=num_classes,
             tags=tags,
             small_input_model=small_input_model,
-            family=factory.__module__.rsplit(".", 1)[-1],
+            family=family,
         )
         _REGISTRY[name] = (factory, info)
         return factory
@@ -132,7 +130,7 @@ def create_model(
     num_classes: int | None = None,
     in_chans: int | None = None,
     *,
-    pretrained: bool = False,
+    pretrained: bool | str = False,
     features_only: bool = False,
     out_indices: int | Sequence[int] | None = None,
     **kwargs,
@@ -147,10 +145,13 @@ def create_model(
             (the same as ``model.reset_classifier(0)``), and models with auxiliary heads lose them.
         in_chans: input channels; default the paper's. ``model.info.mean``/``std`` follow (the mean of the
             statistics for one channel, repeated cyclically for more).
-        pretrained: load the published ImageNet weights (``zoo.pretrained``: downloaded once into torch.hub's
-            cache, SHA-256 checked, read with ``weights_only=True``); offline, the error names the file to place in
-            the cache. A different ``num_classes`` gets a fresh classifier, a different ``in_chans`` an adapted
-            first convolution.
+        pretrained: ``True`` loads the model's default weights, a string the weights of that tag
+            (``zoo.list_pretrained("resnet50.*")`` lists ``arch.tag``), ``False`` none. The zoo's own files ship in
+            the package; torchvision's and timm's are downloaded once into torch.hub's cache (offline, the error
+            names the file to place there); every file's SHA-256 is checked. ``model.weights`` is then the
+            ``zoo.catalog.WeightsRecord`` (preprocessing, class names, accuracy; ``zoo.resolve_data_config``
+            reads it). ``num_classes`` defaults to the weights'; a different one gets a fresh classifier, a
+            different ``in_chans`` an adapted first convolution.
         features_only: return a ``zoo.features.FeatureListNet`` instead: it maps images to the list of feature maps
             of the stages ``out_indices`` (stem, stage1, ... of ``group_layout``), with ``feature_info``
             (channels and reduction of each) — a backbone for FPN or U-Net heads.
@@ -162,14 +163,14 @@ def create_model(
     Returns the model (a ``zoo.ZooModel``) with ``model.info`` (a ``ModelInfo``) describing it.
     """
     factory, info = _lookup(name)
+    record = _pretrained_record(name, pretrained)
     if out_indices is not None and not features_only:
         raise ValueError("out_indices selects the stages of a features_only model: pass features_only=True too")
-    num_classes = info.num_classes if num_classes is None else num_classes
-    in_chans = info.input_size[0] if in_chans is None else in_chans
-    if pretrained:
-        from .pretrained import load_published, pretrained_file  # imports zoo.base, which imports this module
-
-        kwargs = {**pretrained_file(name).model_kwargs, **kwargs}
+    default_classes = record.num_classes if record else info.num_classes
+    num_classes = integer("num_classes", default_classes if num_classes is None else num_classes, minimum=0)
+    in_chans = integer("in_chans", info.input_size[0] if in_chans is None else in_chans, minimum=1)
+    if record:
+        kwargs = {**record.model_kwargs, **kwargs}
     model = factory(num_classes=num_classes, in_chans=in_chans, **kwargs)
     channels = (in_chans,)
     model.info = replace(
@@ -180,11 +181,19 @@ def create_model(
         std=fit_channels(info.std, in_chans),
         num_classes=num_classes,
     )
-    if pretrained:
-        load_published(model, name)
+    if record:
+        load_published(model, record)
     if num_classes == 0:
         model.reset_classifier(0)
     return FeatureListNet(model, out_indices) if features_only else model
+
+
+def _pretrained_record(name: str, pretrained: bool | str) -> WeightsRecord | None:
+    if isinstance(pretrained, bool):
+        return weights_record(name) if pretrained else None
+    if isinstance(pretrained, str):
+        return weights_record(name, pretrained)
+    raise TypeError(f"pretrained={pretrained!r}: expected True, False or a weights tag (zoo.list_pretrained())")
 
 
 def model_arguments(name: str) -> dict[str, inspect.Parameter]:

@@ -24,7 +24,8 @@ import torch.nn as nn
 from torch import Tensor
 
 from .base import ZooModel
-from .registry import CIFAR_INPUT, register_model
+from .info import CIFAR_INPUT
+from .registry import register_model
 
 PAPER = "He et al., Deep Residual Learning for Image Recognition, CVPR 2016, arXiv:1512.03385"
 
@@ -153,28 +154,65 @@ class ResNet(ZooModel):
         return [("stem", ["conv1", "bn1"])] + [(f"stage{i}", [f"layer{i}"]) for i in range(1, 5)] + [("head", ["fc"])]
 
 
-def _register(depth: int, cifar: bool) -> None:
-    name = f"resnet{depth}_cifar" if cifar else f"resnet{depth}"
-
-    def factory(num_classes: int = 1000, in_chans: int = 3, zero_init_residual: bool = False) -> ResNet:
-        return ResNet(depth, num_classes, in_chans, cifar_stem=cifar, zero_init_residual=zero_init_residual)
-
-    factory.__name__ = factory.__qualname__ = name
-    small_stem = " (ImageNet widths) with a small-image 3x3 stem and no max pool; not the paper's CIFAR net"
-    factory.__doc__ = f"ResNet-{depth}{small_stem if cifar else ''}. {PAPER}."
-    if cifar:
-        register_model(
-            ResNet,
-            paper=PAPER,
-            min_input_size=(3, 8, 8),
-            **CIFAR_INPUT,
-        )(factory)
-    else:
-        register_model(
-            ResNet, paper=PAPER, input_size=(3, 224, 224), min_input_size=(3, 32, 32), small_input_model=f"{name}_cifar"
-        )(factory)
+_IMAGENET = {"family": "resnet", "paper": PAPER, "input_size": (3, 224, 224), "min_input_size": (3, 32, 32)}
+_SMALL_IMAGES = {"family": "resnet", "paper": PAPER, "min_input_size": (3, 8, 8), **CIFAR_INPUT}
 
 
-for _depth in RESNET_DEPTHS:
-    _register(_depth, cifar=False)
-    _register(_depth, cifar=True)
+@register_model(ResNet, small_input_model="resnet18_cifar", **_IMAGENET)
+def resnet18(num_classes: int = 1000, in_chans: int = 3, zero_init_residual: bool = False) -> ResNet:
+    """ResNet-18 (Table 1: basic blocks 2-2-2-2)."""
+    return ResNet(18, num_classes, in_chans, zero_init_residual=zero_init_residual)
+
+
+@register_model(ResNet, **_SMALL_IMAGES)
+def resnet18_cifar(num_classes: int = 1000, in_chans: int = 3, zero_init_residual: bool = False) -> ResNet:
+    """ResNet-18 (ImageNet widths) with a 3x3 stride-1 stem and no max pool; not the paper's CIFAR net."""
+    return ResNet(18, num_classes, in_chans, cifar_stem=True, zero_init_residual=zero_init_residual)
+
+
+@register_model(ResNet, small_input_model="resnet34_cifar", **_IMAGENET)
+def resnet34(num_classes: int = 1000, in_chans: int = 3, zero_init_residual: bool = False) -> ResNet:
+    """ResNet-34 (Table 1: basic blocks 3-4-6-3)."""
+    return ResNet(34, num_classes, in_chans, zero_init_residual=zero_init_residual)
+
+
+@register_model(ResNet, **_SMALL_IMAGES)
+def resnet34_cifar(num_classes: int = 1000, in_chans: int = 3, zero_init_residual: bool = False) -> ResNet:
+    """ResNet-34 (ImageNet widths) with a 3x3 stride-1 stem and no max pool; not the paper's CIFAR net."""
+    return ResNet(34, num_classes, in_chans, cifar_stem=True, zero_init_residual=zero_init_residual)
+
+
+@register_model(ResNet, small_input_model="resnet50_cifar", **_IMAGENET)
+def resnet50(num_classes: int = 1000, in_chans: int = 3, zero_init_residual: bool = False) -> ResNet:
+    """ResNet-50 (Table 1: bottlenecks 3-4-6-3)."""
+    return ResNet(50, num_classes, in_chans, zero_init_residual=zero_init_residual)
+
+
+@register_model(ResNet, **_SMALL_IMAGES)
+def resnet50_cifar(num_classes: int = 1000, in_chans: int = 3, zero_init_residual: bool = False) -> ResNet:
+    """ResNet-50 (ImageNet widths) with a 3x3 stride-1 stem and no max pool; not the paper's CIFAR net."""
+    return ResNet(50, num_classes, in_chans, cifar_stem=True, zero_init_residual=zero_init_residual)
+
+
+@register_model(ResNet, small_input_model="resnet101_cifar", **_IMAGENET)
+def resnet101(num_classes: int = 1000, in_chans: int = 3, zero_init_residual: bool = False) -> ResNet:
+    """ResNet-101 (Table 1: bottlenecks 3-4-23-3)."""
+    return ResNet(101, num_classes, in_chans, zero_init_residual=zero_init_residual)
+
+
+@register_model(ResNet, **_SMALL_IMAGES)
+def resnet101_cifar(num_classes: int = 1000, in_chans: int = 3, zero_init_residual: bool = False) -> ResNet:
+    """ResNet-101 (ImageNet widths) with a 3x3 stride-1 stem and no max pool; not the paper's CIFAR net."""
+    return ResNet(101, num_classes, in_chans, cifar_stem=True, zero_init_residual=zero_init_residual)
+
+
+@register_model(ResNet, small_input_model="resnet152_cifar", **_IMAGENET)
+def resnet152(num_classes: int = 1000, in_chans: int = 3, zero_init_residual: bool = False) -> ResNet:
+    """ResNet-152 (Table 1: bottlenecks 3-8-36-3)."""
+    return ResNet(152, num_classes, in_chans, zero_init_residual=zero_init_residual)
+
+
+@register_model(ResNet, **_SMALL_IMAGES)
+def resnet152_cifar(num_classes: int = 1000, in_chans: int = 3, zero_init_residual: bool = False) -> ResNet:
+    """ResNet-152 (ImageNet widths) with a 3x3 stride-1 stem and no max pool; not the paper's CIFAR net."""
+    return ResNet(152, num_classes, in_chans, cifar_stem=True, zero_init_residual=zero_init_residual)

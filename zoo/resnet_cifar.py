@@ -40,7 +40,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import ZooModel
-from .registry import CIFAR_INPUT, register_model
+from .info import CIFAR_INPUT
+from .registry import register_model
 from .resnet import PAPER, BasicBlock
 
 # Table 6: depth 6n+2 -> n, the number of blocks per stage
@@ -132,7 +133,7 @@ class CifarResNet(ZooModel):
         return [("stem", ["conv1", "bn1"])] + [(f"stage{i}", [f"layer{i}"]) for i in range(1, 4)] + [("head", ["fc"])]
 
 
-_REGISTER = {"paper": PAPER, "min_input_size": (3, 8, 8), **CIFAR_INPUT}
+_REGISTER = {"family": "resnet_cifar", "paper": PAPER, "min_input_size": (3, 8, 8), **CIFAR_INPUT}
 
 
 @register_model(CifarResNet, **_REGISTER)

@@ -32,7 +32,8 @@ import torch.nn as nn
 from torch import Tensor
 
 from .base import ZooModel
-from .registry import CIFAR_INPUT, register_model
+from .info import CIFAR_INPUT
+from .registry import register_model
 
 PAPER = (
     "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition, ICLR 2015, "
@@ -128,44 +129,79 @@ class VGGCifar(VGG):
         super().__init__(depth, num_classes, in_chans, batch_norm=True, pooled_size=1, hidden_fc=())
 
 
-def _min_size(depth: int) -> int:
+def _registration(depth: int) -> dict:
     """Each 2x2/2 pool floors the size, so at least one pixel must survive every pool."""
-    return 2 ** VGG_CONFIGS[depth].count("M")
+    smallest = 2 ** VGG_CONFIGS[depth].count("M")
+    return {"family": "vgg", "paper": PAPER, "min_input_size": (3, smallest, smallest)}
 
 
-def _register(depth: int, batch_norm: bool, cifar: bool) -> None:
-    name = f"vgg{depth}{'_bn' if batch_norm else ''}{'_cifar' if cifar else ''}"
-    smallest = (3, _min_size(depth), _min_size(depth))
-
-    if cifar:
-
-        def factory(num_classes: int = 10, in_chans: int = 3) -> VGG:
-            return VGGCifar(depth, num_classes, in_chans)
-    else:
-
-        def factory(num_classes: int = 1000, in_chans: int = 3, dropout: float = DROPOUT) -> VGG:
-            return VGG(depth, num_classes, in_chans, batch_norm=batch_norm, dropout=dropout)
-
-    factory.__name__ = factory.__qualname__ = name
-    factory.__doc__ = f"VGG-{depth}{' with BatchNorm' if batch_norm else ''}{' for CIFAR' if cifar else ''}. {PAPER}."
-    if cifar:
-        register_model(
-            VGGCifar,
-            paper=PAPER,
-            min_input_size=smallest,
-            **CIFAR_INPUT,
-        )(factory)
-    else:
-        register_model(
-            VGG,
-            paper=PAPER,
-            input_size=(3, 224, 224),
-            min_input_size=smallest,
-            small_input_model=f"{name}_cifar" if batch_norm else None,
-        )(factory)
+@register_model(VGG, input_size=(3, 224, 224), **_registration(11))
+def vgg11(num_classes: int = 1000, in_chans: int = 3, dropout: float = DROPOUT) -> VGG:
+    """VGG-11 (configuration A of Table 1)."""
+    return VGG(11, num_classes, in_chans, batch_norm=False, dropout=dropout)
 
 
-for _depth in VGG_CONFIGS:
-    _register(_depth, batch_norm=False, cifar=False)
-    _register(_depth, batch_norm=True, cifar=False)
-    _register(_depth, batch_norm=True, cifar=True)
+@register_model(VGG, input_size=(3, 224, 224), small_input_model="vgg11_bn_cifar", **_registration(11))
+def vgg11_bn(num_classes: int = 1000, in_chans: int = 3, dropout: float = DROPOUT) -> VGG:
+    """VGG-11 (configuration A) with BatchNorm after every convolution."""
+    return VGG(11, num_classes, in_chans, batch_norm=True, dropout=dropout)
+
+
+@register_model(VGGCifar, **CIFAR_INPUT, **_registration(11))
+def vgg11_bn_cifar(num_classes: int = 10, in_chans: int = 3) -> VGG:
+    """VGG-11 (configuration A) with BatchNorm for 32x32 inputs: global pool and one linear layer."""
+    return VGGCifar(11, num_classes, in_chans)
+
+
+@register_model(VGG, input_size=(3, 224, 224), **_registration(13))
+def vgg13(num_classes: int = 1000, in_chans: int = 3, dropout: float = DROPOUT) -> VGG:
+    """VGG-13 (configuration B of Table 1)."""
+    return VGG(13, num_classes, in_chans, batch_norm=False, dropout=dropout)
+
+
+@register_model(VGG, input_size=(3, 224, 224), small_input_model="vgg13_bn_cifar", **_registration(13))
+def vgg13_bn(num_classes: int = 1000, in_chans: int = 3, dropout: float = DROPOUT) -> VGG:
+    """VGG-13 (configuration B) with BatchNorm after every convolution."""
+    return VGG(13, num_classes, in_chans, batch_norm=True, dropout=dropout)
+
+
+@register_model(VGGCifar, **CIFAR_INPUT, **_registration(13))
+def vgg13_bn_cifar(num_classes: int = 10, in_chans: int = 3) -> VGG:
+    """VGG-13 (configuration B) with BatchNorm for 32x32 inputs: global pool and one linear layer."""
+    return VGGCifar(13, num_classes, in_chans)
+
+
+@register_model(VGG, input_size=(3, 224, 224), **_registration(16))
+def vgg16(num_classes: int = 1000, in_chans: int = 3, dropout: float = DROPOUT) -> VGG:
+    """VGG-16 (configuration D of Table 1)."""
+    return VGG(16, num_classes, in_chans, batch_norm=False, dropout=dropout)
+
+
+@register_model(VGG, input_size=(3, 224, 224), small_input_model="vgg16_bn_cifar", **_registration(16))
+def vgg16_bn(num_classes: int = 1000, in_chans: int = 3, dropout: float = DROPOUT) -> VGG:
+    """VGG-16 (configuration D) with BatchNorm after every convolution."""
+    return VGG(16, num_classes, in_chans, batch_norm=True, dropout=dropout)
+
+
+@register_model(VGGCifar, **CIFAR_INPUT, **_registration(16))
+def vgg16_bn_cifar(num_classes: int = 10, in_chans: int = 3) -> VGG:
+    """VGG-16 (configuration D) with BatchNorm for 32x32 inputs: global pool and one linear layer."""
+    return VGGCifar(16, num_classes, in_chans)
+
+
+@register_model(VGG, input_size=(3, 224, 224), **_registration(19))
+def vgg19(num_classes: int = 1000, in_chans: int = 3, dropout: float = DROPOUT) -> VGG:
+    """VGG-19 (configuration E of Table 1)."""
+    return VGG(19, num_classes, in_chans, batch_norm=False, dropout=dropout)
+
+
+@register_model(VGG, input_size=(3, 224, 224), small_input_model="vgg19_bn_cifar", **_registration(19))
+def vgg19_bn(num_classes: int = 1000, in_chans: int = 3, dropout: float = DROPOUT) -> VGG:
+    """VGG-19 (configuration E) with BatchNorm after every convolution."""
+    return VGG(19, num_classes, in_chans, batch_norm=True, dropout=dropout)
+
+
+@register_model(VGGCifar, **CIFAR_INPUT, **_registration(19))
+def vgg19_bn_cifar(num_classes: int = 10, in_chans: int = 3) -> VGG:
+    """VGG-19 (configuration E) with BatchNorm for 32x32 inputs: global pool and one linear layer."""
+    return VGGCifar(19, num_classes, in_chans)

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from .base import ZooModel
+from .errors import WeightsError
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,6 @@ MIN_MATCHED_FRACTION = 0.5  # below this share of the backbone's tensors the fil
 MAX_EXTRA_FRACTION = 0.1  # ... and so it is above this share of tensors the model lacks (e.g. a deeper ResNet)
 
 
-class WeightsError(ValueError):
-    """A weights file that cannot be used, with the reason and what to do."""
-
-
 @dataclass
 class LoadReport:
     loaded: list[str]
@@ -38,12 +35,20 @@ class LoadReport:
     reinitialised: list[str]  # classifier tensors dropped because the class count differs
 
 
-def load_file(path: str | Path) -> dict:
+def existing_file(argument: str, path: str | Path) -> Path:
+    """``path`` as a Path to a file, or a WeightsError naming ``argument`` (a directory or nothing there)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise WeightsError(f"{argument}={str(path)!r} is a directory, not a weights file: pass a file inside it")
+    if not path.is_file():
+        raise WeightsError(f"checkpoint not found: {path} (given as {argument}); check the path")
+    return path
+
+
+def load_file(path: str | Path, argument: str = "path") -> dict:
     """Read a checkpoint or state_dict file on the CPU with ``weights_only=True`` (tensors and plain containers
     only)."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise WeightsError(f"checkpoint not found: {path}")
+    path = existing_file(argument, path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -131,7 +136,7 @@ def load_pretrained(
     Raises ``WeightsError`` naming both architectures when the source does not fit outside the head, and when it
     leaves some of the model's tensors unset (e.g. resnet18 weights in a resnet34) unless ``allow_partial``.
     """
-    raw = load_file(source) if isinstance(source, (str, Path)) else source
+    raw = load_file(source, "source") if isinstance(source, (str, Path)) else source
     incoming = extract_state_dict(raw)
     own = model.state_dict()
     head = _head_keys(model)
