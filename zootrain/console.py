@@ -23,5 +23,7 @@ def quieten() -> None:
         logging.getLogger(name).addFilter(_DropNoise())
     # lightning's own use of a torch API that torch deprecated; nothing a user of this project can act on
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    # ZooClassifier.configure_model sets the memory format and compiles; it shards nothing, as EMA would need
+    warnings.filterwarnings("ignore", message=r"You're using the WeightAveraging callback with a model that overrides")
     # resuming a run in its own directory finds its earlier checkpoints there, as it should
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
