@@ -104,3 +104,39 @@ def test_an_unknown_tta_is_one_error_naming_the_choices(make_cfg):
     ckpt = train(make_cfg(*TINY, "trainer.max_epochs=1"))["last_model_path"]
     with pytest.raises(ConfigError, match="tta='mirror'; choose flip .* flip_crops"):
         evaluate(make_cfg(f"ckpt_path={ckpt}", "tta=mirror", config_name="evaluate", run="tta"))
+
+
+# ----- experiment loggers -----
+def test_mlflow_logs_the_resolved_config_and_the_final_metrics_offline(make_cfg, tmp_path):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    result = train(make_cfg(*TINY, "trainer.max_epochs=2", "logger=mlflow", "optimizer.lr=0.03"))
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'run' / 'mlflow.db'}")
+    (experiment,) = [e for e in client.search_experiments() if e.name == "train"]
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.data.params["config/optimizer/lr"] == "0.03" and run.data.params["config/model/name"] == "lenet5"
+    assert run.data.metrics["val/acc"] == pytest.approx(result["val/acc"])
+    assert "val/acc_best" in run.data.metrics
+    assert (tmp_path / "run" / "metrics.csv").is_file()  # beside metrics.csv, not instead
+
+
+class WandbRecord(L.Callback):
+    """What the W&B run holds at the end of training (its files are written when the run finishes)."""
+
+    def on_fit_end(self, trainer, pl_module):
+        (run,) = [lg.experiment for lg in trainer.loggers if type(lg).__name__ == "WandbLogger"]
+        self.config, self.summary = dict(run.config), dict(run.summary)
+
+
+def test_wandb_logs_offline_under_the_run_directory(make_cfg, tmp_path, monkeypatch):
+    wandb = pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    record = WandbRecord()
+    cfg = make_cfg(*TINY, "trainer.max_epochs=1", "logger=wandb", "optimizer.lr=0.03")
+    result = train(cfg, extra_callbacks=[record])
+    wandb.finish()
+    settings = record.config["config"]  # W&B keeps the nesting
+    assert settings["optimizer"]["lr"] == 0.03 and settings["model"]["name"] == "lenet5"
+    assert record.summary["val/acc"] == pytest.approx(result["val/acc"])
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb"))

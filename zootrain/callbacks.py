@@ -1,4 +1,4 @@
-"""Callbacks that leave the run's pictures behind."""
+"""Callbacks that leave the run's pictures and figures behind."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import OmegaConf
 
 from zoo import visualize
 
@@ -118,6 +119,29 @@ class RunPlots(L.Callback):
     def load_state_dict(self, state_dict: dict) -> None:
         self.history = list(state_dict["history"])
         self.filters_before = state_dict.get("filters_before")
+
+
+class LogRunConfig(L.Callback):
+    """The run's resolved settings (``config_file``: the run directory's ``config.yaml``) as every logger's
+    hyper-parameters under ``config/`` (MLflow params, W&B config), beside the module's own that Lightning logs;
+    at the end the best checkpoint's score as ``<monitor>_best``. Every metric's final value is already there: the
+    loggers receive each epoch's. The file is read as data (nothing in it is instantiated)."""
+
+    def __init__(self, config_file: str):
+        self.config_file = Path(config_file)
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        settings = OmegaConf.to_container(OmegaConf.load(self.config_file))
+        for logger in trainer.loggers:
+            logger.log_hyperparams({"config": settings})
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        best = trainer.checkpoint_callback
+        if best is None or best.best_model_score is None or best.monitor is None:
+            return
+        for logger in trainer.loggers:
+            logger.log_metrics({f"{best.monitor}_best": float(best.best_model_score)}, step=trainer.global_step)
+            logger.save()
 
 
 class EvaluationReport(L.Callback):
