@@ -4,6 +4,10 @@ loggers, sweep summaries, what the console says. Tiny runs on the embedded digit
 from __future__ import annotations
 
 import json
+import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -15,6 +19,9 @@ from lightning.pytorch.callbacks import EMAWeightAveraging
 from zootrain.errors import ConfigError
 from zootrain.module import augmented_views
 from zootrain.run import evaluate, train
+from zootrain.sweep import OBJECTIVE
+
+REPO = Path(__file__).resolve().parent.parent
 
 TINY = ["trainer.limit_train_batches=4", "trainer.num_sanity_val_steps=0"]
 
@@ -140,3 +147,99 @@ def test_wandb_logs_offline_under_the_run_directory(make_cfg, tmp_path, monkeypa
     assert settings["optimizer"]["lr"] == 0.03 and settings["model"]["name"] == "lenet5"
     assert record.summary["val/acc"] == pytest.approx(result["val/acc"])
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb"))
+
+
+def _train_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(REPO / "train.py"), *args, "trainer.max_epochs=1"]
+    command += ["callbacks.progress_bar.refresh_rate=0"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+# ----- sweep summaries -----
+def _job(sweep: Path, name: str, overrides: list[str], **files: str) -> None:
+    (sweep / name / ".hydra").mkdir(parents=True)
+    (sweep / name / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    for filename, text in files.items():
+        (sweep / name / filename.replace("_", ".")).write_text(text)
+
+
+def test_the_sweep_summary_reads_each_points_objective_and_failure(tmp_path):
+    from omegaconf import OmegaConf
+
+    from zootrain.sweep import SweepSummary
+
+    _job(tmp_path, "a", ["optimizer.lr=0.1", "sweep_name=s"], metrics_json='{"val/acc": 0.5}')
+    _job(tmp_path, "b", ["optimizer.lr=0.2", "sweep_name=s"], metrics_json='{"val/acc": 0.75}')
+    _job(tmp_path, "c", ["optimizer.lr=9", "sweep_name=s"], failed_txt="error: the training loss became nan\n")
+    _job(tmp_path, "d", ["optimizer.lr=0.3", "sweep_name=s"])
+    SweepSummary().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    summary = json.loads((tmp_path / "sweep_summary.json").read_text())
+    assert [p["status"] for p in summary["points"]] == ["completed", "completed", "failed", "unfinished"]
+    assert summary["points"][2]["reason"] == "error: the training loss became nan"
+    assert summary["best"]["overrides"] == ["optimizer.lr=0.2", "sweep_name=s"]
+    table = (tmp_path / "sweep_summary.md").read_text().splitlines()
+    assert table[0] == "| optimizer.lr | val/acc | status |"  # only what varies between the points
+    assert (
+        "| 0.2 | 0.7500 | completed |" in table and table[-1] == "best: optimizer.lr=0.2 sweep_name=s (val/acc 0.7500)"
+    )
+
+
+def test_a_grid_sweep_writes_its_summary_where_it_ran(tmp_path):
+    done = _train_cli(tmp_path, "-m", "optimizer.lr=0.02,0.05", "sweep_name=tiny", f"paths.log_dir={tmp_path}", *TINY)
+    sweep = tmp_path / "train" / "multiruns" / "tiny"
+    summary = json.loads((sweep / "sweep_summary.json").read_text())
+    assert [p["status"] for p in summary["points"]] == ["completed", "completed"]
+    assert summary["best"][OBJECTIVE] == max(p[OBJECTIVE] for p in summary["points"])
+    assert "| optimizer.lr | val/acc | status |" in (sweep / "sweep_summary.md").read_text()
+    assert "sweep: 2 points, 2 completed, 0 failed; best" in done.stdout + done.stderr
+
+
+def test_an_optuna_search_writes_the_same_summary(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    search = ["hparams_search=optuna_lr_wd", "hydra.sweeper.n_trials=2", "sweep_name=opt", f"paths.log_dir={tmp_path}"]
+    _train_cli(tmp_path, *search, *TINY)
+    summary = json.loads((tmp_path / "train" / "multiruns" / "opt" / "sweep_summary.json").read_text())
+    assert [p["status"] for p in summary["points"]] == ["completed", "completed"]
+    assert all(any(o.startswith("optimizer.lr=") for o in p["overrides"]) for p in summary["points"])
+
+
+# ----- the console -----
+def test_a_run_prints_its_resolved_config_first_and_a_fast_dev_run_says_it_wrote_no_checkpoint(tmp_path):
+    done = _train_cli(tmp_path, f"hydra.run.dir={tmp_path / 'run'}", "trainer.fast_dev_run=true", "optimizer.lr=0.0123")
+    shown = done.stdout + done.stderr
+    assert shown.index("config:") < shown.index("model: lenet5") and "lr: 0.0123" in shown
+    assert "best checkpoint: none: fast_dev_run writes no checkpoints" in shown
+
+
+def test_gradual_unfreezing_says_what_thaws_and_at_which_lr(make_cfg, caplog):
+    with caplog.at_level(logging.INFO, logger="zootrain.module"):
+        train(
+            make_cfg(*TINY, "trainer.max_epochs=2", "finetune.strategy=milestones", "finetune.unfreeze_milestones=[1]")
+        )
+    (line,) = [r.getMessage() for r in caplog.records if "unfreezing" in r.getMessage()]
+    assert line.startswith("epoch 1: unfreezing stage3 (lr ") and "finetune.strategy=milestones" in line
+
+
+def test_the_progress_bar_is_redrawn_after_a_second_even_between_refresh_batches(monkeypatch):
+    from zootrain import console
+
+    clock = [0.0]
+    monkeypatch.setattr(console.time, "monotonic", lambda: clock[0])
+    bar = console.TimelyProgressBar(refresh_rate=10)
+    assert [bar._should_update(i, 100) for i in (1, 2, 10)] == [False, False, True]
+    clock[0] += console.REFRESH_EVERY_S
+    assert bar._should_update(11, 100) and not bar._should_update(12, 100)
+    assert not console.TimelyProgressBar(refresh_rate=0)._should_update(1, 100)  # 0: no bar at all
+
+
+# ----- lr_find -----
+def test_lr_find_on_a_flat_curve_warns_and_suggests_nothing(make_cfg, tmp_path, caplog):
+    # an lr far too small for 10 steps to change anything: the curve stays flat
+    with caplog.at_level(logging.WARNING, logger="zootrain.lr_find"):
+        result = train(make_cfg("tune=lr_find", "tune_steps=10", "optimizer.lr=1e-7", run="flat"))
+    assert result["suggested_lr"] is None
+    assert "lr_find: no reliable suggestion" in caplog.text
+    assert (tmp_path / "flat" / "lr_find.png").stat().st_size > 0

@@ -110,7 +110,8 @@ def test_a_cpu_training_run_says_what_it_runs_in(make_cfg, caplog):
 
 
 def test_lr_find_suggests_an_lr_plots_it_and_trains_nothing(make_cfg, tmp_path):
-    result = train(make_cfg("tune=lr_find", "tune_steps=30", run="lr"))
+    # 300 steps: LeNet-5 learns nothing in its first hundred on digits, and a flat curve now gives no suggestion
+    result = train(make_cfg("tune=lr_find", "tune_steps=300", run="lr"))
     run_dir = tmp_path / "lr"
     assert 1e-6 <= result["suggested_lr"] <= 1
     assert (run_dir / "lr_find.png").stat().st_size > 0

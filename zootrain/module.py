@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import lightning as L
@@ -23,6 +24,8 @@ from .finetune import (
 )
 from .optim import FUSED_CAPABLE, build_optimizer, scheduler_factory
 from .schedules import build_scheduler
+
+log = logging.getLogger(__name__)
 
 # evaluate.py tta=...: the views whose mean class probabilities give the test-time-augmented prediction
 TTA_VIEWS = {
@@ -113,6 +116,21 @@ class ZooClassifier(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self.frozen_groups = frozen_groups_at(self.net, self.finetune_spec, self.current_epoch)
         apply_bn_policy(self.net, self.frozen_groups, self.finetune_spec)
+        self._say_what_thaws()
+
+    def _say_what_thaws(self) -> None:
+        """Gradual unfreezing on the console: which groups thaw at this epoch, at which learning rate."""
+        epoch = self.current_epoch
+        if epoch == 0 or not self.trainer.is_global_zero:
+            return
+        before = frozen_groups_at(self.net, self.finetune_spec, epoch - 1)
+        thawed = [g for g in before if g not in self.frozen_groups]
+        if thawed:
+            lrs = {g["name"].removesuffix("/no_decay"): g["lr"] for g in self.trainer.optimizers[0].param_groups}
+            log.info(
+                f"epoch {epoch}: unfreezing {', '.join(f'{g} (lr {lrs[g]:.3g})' for g in thawed)} "
+                f"(finetune.strategy={self.finetune_spec.strategy})"
+            )
 
     def on_before_optimizer_step(self, optimizer) -> None:
         drop_frozen_gradients(self.net, self.frozen_groups, self.finetune_spec)

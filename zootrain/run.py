@@ -21,6 +21,7 @@ from zoo.weights import WeightsError, load_file, load_pretrained
 from .callbacks import EvaluationReport, RunPlots
 from .checkpoint import load_training_checkpoint
 from .config_store import MODEL_KEYS
+from .console import checkpoint_line
 from .data import ImageClassificationData
 from .errors import ConfigError
 from .finetune import FinetuneSpec, frozen_groups_at
@@ -266,11 +267,12 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         "last_model_path": str(last) if last.is_file() else "",
     }
     if trainer.is_global_zero:
+        dev_run = cfg.trainer.get("fast_dev_run")
         finished.write_text(json.dumps(result, indent=2, allow_nan=False))
         log.info(
             f"\n{name}: val/acc {metrics.get('val/acc') or float('nan'):.4f} after {result['epochs']} epochs\n"
-            f"  run directory: {out_dir}\n  best checkpoint: {result['best_model_path']}\n"
-            f"  last checkpoint: {result['last_model_path']}\n"
+            f"  run directory: {out_dir}\n  best checkpoint: {checkpoint_line(result['best_model_path'], dev_run)}\n"
+            f"  last checkpoint: {checkpoint_line(result['last_model_path'], dev_run)}\n"
             f"  plots: {out_dir / 'curves.png'}, {out_dir / 'filters.png'}"
         )
     return result
