@@ -97,14 +97,16 @@ def available_cores() -> int:
 class OtherProcessesLoad:
     """Cores kept busy by other processes since the last reading, on the CPUs this process may run on: the busy time
     ``/proc/stat`` counts on those CPUs less this process's own CPU time (``os.times``, finished children included),
-    over the wall time between readings. The first window runs from the import of this module to the first
-    ``set_threads``, the imports and config composition of a run: no extra waiting. None where it cannot be told:
-    no ``/proc/stat``, a window too short to count in, or a CPU quota smaller than the CPUs (their load is not ours)."""
+    over the wall time from the import of this module to the first ``set_threads``: the imports and config
+    composition of a run, so no extra waiting. Measured once per process, so that every run of one process (tests,
+    a notebook) gets the same thread count and the same numbers. None where it cannot be told: no ``/proc/stat``,
+    a window too short to count in, or a CPU quota smaller than the CPUs (their load is not ours)."""
 
     MIN_WINDOW_S = 0.2  # /proc/stat counts in 10 ms ticks: a shorter window cannot tell one busy core from none
 
     def __init__(self) -> None:
-        self.last = self._reading()
+        self.first = self._reading()
+        self.measured: tuple[float | None] | None = None  # (busy cores,) once measured
 
     def _reading(self) -> tuple[float, float, float] | None:
         """(wall seconds, busy core-seconds of this process's CPUs, this process's own CPU seconds)."""
@@ -120,11 +122,13 @@ class OtherProcessesLoad:
         return time.monotonic(), busy / ticks, own
 
     def busy_cores(self, usable: int) -> float | None:
-        before, now = self.last, self._reading()
-        if before is None or now is None or now[0] - before[0] < self.MIN_WINDOW_S:
-            return None
-        self.last = now
-        if usable < len(affinity()):
+        if self.measured is None:
+            self.measured = (self._measure(usable),)
+        return self.measured[0]
+
+    def _measure(self, usable: int) -> float | None:
+        before, now = self.first, self._reading()
+        if before is None or now is None or now[0] - before[0] < self.MIN_WINDOW_S or usable < len(affinity()):
             return None
         wall, busy, own = (b - a for a, b in zip(before, now))
         return max(0.0, (busy - own) / wall)
