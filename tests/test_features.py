@@ -16,6 +16,7 @@ import torch
 from conftest import compose_config
 from lightning.pytorch.callbacks import EMAWeightAveraging
 
+from zoo.export import build
 from zootrain.errors import ConfigError
 from zootrain.module import augmented_views
 from zootrain.run import evaluate, train
@@ -60,6 +61,8 @@ def test_ema_checkpoints_hold_the_average_and_keep_the_training_weights(ema_runs
     average, training = ckpt["state_dict"], ckpt["current_model_state"]
     assert average.keys() == training.keys()
     assert any(not torch.equal(average[k], training[k]) for k in average)
+    exported = build("lenet5", first["last_model_path"], num_classes=None, in_chans=1)  # python -m zoo.export
+    assert all(torch.equal(v, average[f"net.{k}"]) for k, v in exported.state_dict().items())
 
 
 def test_a_resumed_ema_run_continues_from_both_the_training_weights_and_the_average(ema_runs):

@@ -11,6 +11,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from lightning.pytorch.callbacks import TQDMProgressBar
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 log = logging.getLogger(__name__)
 REFRESH_EVERY_S = 1.0  # the progress bar is redrawn at least this often, however slow the steps
@@ -44,7 +45,11 @@ class PrintConfig(Callback):
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         settings = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
-        log.info("config:\n  " + OmegaConf.to_yaml(settings, resolve=True).strip().replace("\n", "\n  "))
+        try:
+            text = OmegaConf.to_yaml(settings, resolve=True)
+        except OmegaConfBaseException:  # a value that cannot be resolved: the run itself reports it in one line
+            text = OmegaConf.to_yaml(settings)
+        log.info("config:\n  " + text.strip().replace("\n", "\n  "))
 
 
 class TimelyProgressBar(TQDMProgressBar):
