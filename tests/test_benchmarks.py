@@ -22,6 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = REPO_ROOT / "benchmarks"
 SMOKE_TESTED = {
     "bad_inputs.py",
+    "busy_machine.py",
     "cpu_fast_path.py",
     "default_run.py",
     "finetune_value.py",
@@ -500,3 +501,28 @@ def test_resnet_cifar_paper_trains_its_queue_and_reports_figure_6(tmp_path, fake
         "resnet44",
         "resnet56",
     }
+
+
+def _spinner_processes() -> list[str]:
+    sys.path.insert(0, str(BENCHMARKS))
+    from busy_machine import SPIN
+
+    return [p.name for p in Path("/proc").glob("[0-9]*") if SPIN.encode() in _cmdline(p)]
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:  # the process ended meanwhile
+        return b""
+
+
+def test_busy_machine_pairs_the_default_with_one_thread_under_its_own_load(tmp_path):
+    limits = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
+    args = ["--pairs", "1", "--spinners", "1", "--conditions", "synthetic_load"]
+    payload = run_benchmark("busy_machine.py", tmp_path, *args, *(a for o in limits for a in ("--override", o)))
+    (result,) = payload["results"]
+    assert result["condition"] == "synthetic_load" and result["spinners"] == 1
+    assert result["fixed_threads"] == 1 and len(result["runs"]["auto"]) == len(result["runs"]["fixed"]) == 1
+    assert_finite(result, "median_ratio", "auto_median_wall_s", "fixed_median_wall_s")
+    assert _spinner_processes() == []  # the load it started is stopped

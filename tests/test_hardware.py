@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -107,10 +110,40 @@ def test_a_cpu_training_run_says_what_it_runs_in(make_cfg, caplog):
 
 
 def test_lr_find_suggests_an_lr_plots_it_and_trains_nothing(make_cfg, tmp_path):
-    result = train(make_cfg("tune=lr_find", "tune_steps=30", run="lr"))
+    # 300 steps: LeNet-5 learns nothing in its first hundred on digits, and a flat curve now gives no suggestion
+    result = train(make_cfg("tune=lr_find", "tune_steps=300", run="lr"))
     run_dir = tmp_path / "lr"
     assert 1e-6 <= result["suggested_lr"] <= 1
     assert (run_dir / "lr_find.png").stat().st_size > 0
     saved = json.loads((run_dir / "lr_find.json").read_text())
     assert saved["suggested_lr"] == result["suggested_lr"] and len(saved["lr"]) == len(saved["loss"]) > 1
     assert not (run_dir / "metrics.json").exists() and not (run_dir / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(("busy", "threads"), [(None, 2), (0.3, 2), (0.9, 1), (1.9, 1), (3.5, 1)])
+def test_threads_auto_leaves_out_the_cores_other_processes_keep_busy(monkeypatch, caplog, busy, threads):
+    monkeypatch.setattr(hardware, "available_cores", lambda: 2)
+    monkeypatch.setattr(hardware.OTHER_PROCESSES, "busy_cores", lambda usable: busy)
+    with caplog.at_level(logging.INFO, logger="zootrain.hardware"):
+        assert hardware.auto_threads() == threads
+    assert ("threads=2 to use all" in caplog.text) == (threads < 2)
+
+
+def test_the_openmp_wait_is_set_before_torch_is_imported():
+    # a fresh interpreter importing the command line as train.py does, watching for the first import of torch
+    code = textwrap.dedent(
+        """
+        import os, sys
+        seen = []
+        class Watch:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" and not seen:
+                    seen.append(os.environ.get("GOMP_SPINCOUNT"))
+        sys.meta_path.insert(0, Watch())
+        import zootrain.cli
+        print(seen[0])
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k not in hardware.OPENMP_WAIT}
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert shown.strip() == hardware.OPENMP_WAIT["GOMP_SPINCOUNT"]

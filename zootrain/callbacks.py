@@ -1,4 +1,4 @@
-"""Callbacks that leave the run's pictures behind."""
+"""Callbacks that leave the run's pictures and figures behind."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import OmegaConf
 
 from zoo import visualize
 
+from .errors import ConfigError
+from .module import TTA_VIEWS
 from .plots import plot_confusion, plot_curves, plot_per_class
 
 PATCH_IMAGES = 256  # validation images searched for the patches that excite a deeper stage most
@@ -118,16 +121,47 @@ class RunPlots(L.Callback):
         self.filters_before = state_dict.get("filters_before")
 
 
+class LogRunConfig(L.Callback):
+    """The run's resolved settings (``config_file``: the run directory's ``config.yaml``) as every logger's
+    hyper-parameters under ``config/`` (MLflow params, W&B config), beside the module's own that Lightning logs;
+    at the end the best checkpoint's score as ``<monitor>_best``. Every metric's final value is already there: the
+    loggers receive each epoch's. The file is read as data (nothing in it is instantiated)."""
+
+    def __init__(self, config_file: str):
+        self.config_file = Path(config_file)
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        settings = OmegaConf.to_container(OmegaConf.load(self.config_file))
+        for logger in trainer.loggers:
+            logger.log_hyperparams({"config": settings})
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        best = trainer.checkpoint_callback
+        if best is None or best.best_model_score is None or best.monitor is None:
+            return
+        for logger in trainer.loggers:
+            logger.log_metrics({f"{best.monitor}_best": float(best.best_model_score)}, step=trainer.global_step)
+            logger.save()
+
+
 class EvaluationReport(L.Callback):
     """After ``trainer.test``: top-1/top-5, per-class accuracy and the confusion matrix (synchronised over
     processes) to ``metrics.json``, ``confusion_matrix.png`` and ``per_class_accuracy.png``, and a summary;
-    ``misclassified.png``: the most confident mistakes with true/predicted labels (rank 0's share under DDP)."""
+    ``misclassified.png``: the most confident mistakes with true/predicted labels (rank 0's share under DDP).
+    With ``tta`` (a ``zootrain.module.TTA_VIEWS`` name) also the test-time-augmented top-1 (``top1_tta``) beside
+    the plain one; every other figure stays the plain model's."""
 
-    def __init__(self, dirpath: Path, checkpoint: str, misclassified: int = 16):
-        self.dirpath, self.checkpoint = Path(dirpath), checkpoint
+    def __init__(self, dirpath: Path, checkpoint: str, misclassified: int = 16, tta: str | None = None):
+        if tta is not None and tta not in TTA_VIEWS:
+            choices = "; ".join(f"{name} ({views})" for name, views in TTA_VIEWS.items())
+            raise ConfigError(f"tta={tta!r}; choose {choices}, or null for none")
+        self.dirpath, self.checkpoint, self.tta = Path(dirpath), checkpoint, tta
         self.metrics_path = self.dirpath / "metrics.json"
         self.misclassified = misclassified
         self.mistakes: list[tuple[float, torch.Tensor, int, int]] = []  # (confidence, image, true, predicted)
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        pl_module.tta = self.tta
 
     def on_test_epoch_start(self, trainer, pl_module) -> None:
         self.mistakes = []
@@ -165,6 +199,7 @@ class EvaluationReport(L.Callback):
             "top1": float(logged["test/acc"]),
             "top5": float(logged["test/top5"]),
             "loss": float(logged["test/loss"]),
+            **({"tta": self.tta, "top1_tta": float(logged["test/acc_tta"])} if self.tta else {}),
             "per_class_accuracy": dict(zip(names, per_class.tolist())),
             "confusion_matrix": confusion.tolist(),
         }
@@ -176,8 +211,10 @@ class EvaluationReport(L.Callback):
             self.plot_mistakes(names, trainer.datamodule, mistakes_path, f"{title}: most confident mistakes")
         self.metrics_path.write_text(json.dumps(metrics, indent=2))
         weakest = sorted(metrics["per_class_accuracy"].items(), key=lambda kv: kv[1])[:5]
+        tta = f" (tta={self.tta}: {metrics['top1_tta']:.4f})" if self.tta else ""
         print(
-            f"\n{title}\n  top-1 {metrics['top1']:.4f}   top-5 {metrics['top5']:.4f}   loss {metrics['loss']:.4f}\n"
+            f"\n{title}\n  top-1 {metrics['top1']:.4f}{tta}   top-5 {metrics['top5']:.4f}   "
+            f"loss {metrics['loss']:.4f}\n"
             f"  weakest classes: {', '.join(f'{n} {a:.3f}' for n, a in weakest)}\n"
             f"  wrote {self.metrics_path}, {self.dirpath / 'confusion_matrix.png'}, "
             f"{self.dirpath / 'per_class_accuracy.png'}" + (f", {mistakes_path}" if self.mistakes else "")

@@ -7,15 +7,29 @@ the default only where it is at least 10 % faster than fp32, and a bf16 setting 
 kept fp32's accuracy over 3 seeds (the others train in bf16 on request: ``trainer.precision=bf16-mixed``). bf16
 needs a CPU that computes in it natively (AVX-512 BF16 or AMX); elsewhere the second column applies.
 ``tests/test_hardware.py`` derives this table from ``benchmarks/results/cpu_fast_path*.json`` and compares.
+
+A busy machine (``benchmarks/busy_machine.py``): OpenMP threads that wait for each other by spinning on cores other
+processes also want cost several times their work, so ``threads=auto`` leaves out the cores other processes keep busy
+(``OtherProcessesLoad``), and OpenMP's spinning is shortened (``OPENMP_WAIT``) for load that arrives during a run.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
-import torch
+# Read by the OpenMP runtime when it starts, i.e. when torch is imported: set here, before that import (zootrain
+# imports this module first). torch's pip wheels use GNU libgomp (torch.__config__.parallel_info()): a thread waiting
+# at a barrier spins 300,000 times before sleeping, which on an oversubscribed core burns the time slice the thread
+# it waits for needs. 10,000 spins keep the short waits of an idle machine spinning. KMP_BLOCKTIME (milliseconds) is
+# the same knob for Intel's OpenMP (conda builds). A value the user set wins.
+OPENMP_WAIT = {"GOMP_SPINCOUNT": "10000", "KMP_BLOCKTIME": "1"}
+for _name, _value in OPENMP_WAIT.items():
+    os.environ.setdefault(_name, _value)
+
+import torch  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +77,14 @@ def auto_channels_last(family: str, on_gpu: bool) -> bool:
     return on_gpu or cpu_setting(family).endswith("+cl")
 
 
+def affinity() -> set[int]:
+    """The CPUs this process may run on."""
+    return os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+
+
 def available_cores() -> int:
     """CPUs this process may run on: its affinity mask, capped by a cgroup CPU quota (containers, CI runners)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = len(affinity())
     try:
         quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
         if quota != "max":
@@ -75,12 +94,70 @@ def available_cores() -> int:
     return cores
 
 
+class OtherProcessesLoad:
+    """Cores kept busy by other processes since the last reading, on the CPUs this process may run on: the busy time
+    ``/proc/stat`` counts on those CPUs less this process's own CPU time (``os.times``, finished children included),
+    over the wall time from the import of this module to the first ``set_threads``: the imports and config
+    composition of a run, so no extra waiting. Measured once per process, so that every run of one process (tests,
+    a notebook) gets the same thread count and the same numbers. None where it cannot be told: no ``/proc/stat``,
+    a window too short to count in, or a CPU quota smaller than the CPUs (their load is not ours)."""
+
+    MIN_WINDOW_S = 0.2  # /proc/stat counts in 10 ms ticks: a shorter window cannot tell one busy core from none
+
+    def __init__(self) -> None:
+        self.first = self._reading()
+        self.measured: tuple[float | None] | None = None  # (busy cores,) once measured
+
+    def _reading(self) -> tuple[float, float, float] | None:
+        """(wall seconds, busy core-seconds of this process's CPUs, this process's own CPU seconds)."""
+        cpus = {f"cpu{i}" for i in affinity()}
+        try:
+            rows = [row.split() for row in Path("/proc/stat").read_text().splitlines() if row.startswith("cpu")]
+        except OSError:
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        # fields: user nice system idle iowait irq softirq steal ...; idle and iowait are not busy
+        busy = sum(sum(map(int, r[1:4])) + sum(map(int, r[6:9])) for r in rows if r[0] in cpus)
+        own = sum(os.times()[:4])
+        return time.monotonic(), busy / ticks, own
+
+    def busy_cores(self, usable: int) -> float | None:
+        if self.measured is None:
+            self.measured = (self._measure(usable),)
+        return self.measured[0]
+
+    def _measure(self, usable: int) -> float | None:
+        before, now = self.first, self._reading()
+        if before is None or now is None or now[0] - before[0] < self.MIN_WINDOW_S or usable < len(affinity()):
+            return None
+        wall, busy, own = (b - a for a, b in zip(before, now))
+        return max(0.0, (busy - own) / wall)
+
+
+OTHER_PROCESSES = OtherProcessesLoad()
+
+
+def auto_threads() -> int:
+    """The available cores less those other processes keep busy (rounded), at least one."""
+    cores = available_cores()
+    busy = OTHER_PROCESSES.busy_cores(cores)
+    if busy is None:
+        return cores
+    count = max(1, min(cores, round(cores - busy)))
+    if count < cores:
+        log.info(
+            f"threads=auto: {count} of {cores} cores (other processes keep {busy:.1f} busy; threads={cores} to use all)"
+        )
+    return count
+
+
 def set_threads(threads: int | str | None) -> None:
-    """``threads=auto``: one torch thread per available core, unless ``OMP_NUM_THREADS`` says otherwise (then torch
-    already follows it); an integer sets that many; null leaves torch's own choice."""
+    """``threads=auto``: one torch thread per available core that other processes leave free (``auto_threads``),
+    unless ``OMP_NUM_THREADS`` says otherwise (then torch already follows it); an integer sets that many; null leaves
+    torch's own choice."""
     if threads is None or (threads == "auto" and os.environ.get("OMP_NUM_THREADS")):
         return
-    count = available_cores() if threads == "auto" else int(threads)
+    count = auto_threads() if threads == "auto" else int(threads)
     if count != torch.get_num_threads():
         torch.set_num_threads(count)
         log.debug("torch threads: %d", count)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import lightning as L
@@ -23,6 +24,29 @@ from .finetune import (
 )
 from .optim import FUSED_CAPABLE, build_optimizer, scheduler_factory
 from .schedules import build_scheduler
+
+log = logging.getLogger(__name__)
+
+# evaluate.py tta=...: the views whose mean class probabilities give the test-time-augmented prediction
+TTA_VIEWS = {
+    "flip": "the image and its mirror image",
+    "flip_crops": "the image and its mirror image, each also shifted diagonally by 1/16 of its side (10 views)",
+}
+
+
+def augmented_views(x: torch.Tensor, tta: str) -> list[torch.Tensor]:
+    """``TTA_VIEWS[tta]`` of a batch; shifted views repeat the border (replicate padding), as a crop would."""
+    views = [x, x.flip(-1)]
+    if tta == "flip_crops":
+        shift = max(1, x.shape[-1] // 16)
+        for image in (x, x.flip(-1)):
+            padded = F.pad(image, (shift,) * 4, mode="replicate")
+            height, width = x.shape[-2:]
+            for dy, dx in ((0, 0), (0, 2), (2, 0), (2, 2)):
+                top, left = dy * shift, dx * shift
+                views.append(padded[..., top : top + height, left : left + width])
+    return views
+
 
 # reading the loss on the host waits for the GPU, so an accelerator's loss is checked only this often (and on an
 # epoch's last step, before the checkpoints are written); a CPU's is checked every step, for free
@@ -75,6 +99,8 @@ class ZooClassifier(L.LightningModule):
             self.metrics[f"{stage}_loss"] = MeanMetric(nan_strategy="disable")
         self.test_per_class = MulticlassAccuracy(num_classes, average=None)
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
+        self.tta: str | None = None  # a TTA_VIEWS name: evaluate.py's tta=..., set by EvaluationReport
+        self.test_acc_tta = MulticlassAccuracy(num_classes, average="micro")
 
     # ----- setup -----
     def configure_model(self) -> None:
@@ -90,6 +116,21 @@ class ZooClassifier(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self.frozen_groups = frozen_groups_at(self.net, self.finetune_spec, self.current_epoch)
         apply_bn_policy(self.net, self.frozen_groups, self.finetune_spec)
+        self._say_what_thaws()
+
+    def _say_what_thaws(self) -> None:
+        """Gradual unfreezing on the console: which groups thaw at this epoch, at which learning rate."""
+        epoch = self.current_epoch
+        if epoch == 0 or not self.trainer.is_global_zero:
+            return
+        before = frozen_groups_at(self.net, self.finetune_spec, epoch - 1)
+        thawed = [g for g in before if g not in self.frozen_groups]
+        if thawed:
+            lrs = {g["name"].removesuffix("/no_decay"): g["lr"] for g in self.trainer.optimizers[0].param_groups}
+            log.info(
+                f"epoch {epoch}: unfreezing {', '.join(f'{g} (lr {lrs[g]:.3g})' for g in thawed)} "
+                f"(finetune.strategy={self.finetune_spec.strategy})"
+            )
 
     def on_before_optimizer_step(self, optimizer) -> None:
         drop_frozen_gradients(self.net, self.frozen_groups, self.finetune_spec)
@@ -129,11 +170,12 @@ class ZooClassifier(L.LightningModule):
             loss = loss + weight * F.cross_entropy(aux_logits, y, label_smoothing=smoothing)
         return loss, logits
 
+    def _as_input(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
+
     def _step(self, batch, batch_idx: int, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         x, y, *mixed = batch  # MixUp / CutMix batches add class-probability targets; accuracy reads the labels y
-        if self.hparams.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        loss, logits = self._loss(self.net(x), mixed[0] if mixed else y)
+        loss, logits = self._loss(self.net(self._as_input(x)), mixed[0] if mixed else y)
         self.metrics[f"{stage}_loss"].update(loss.detach(), weight=len(y))
         for metric in self._accuracies(stage).values():
             metric.update(logits, y)
@@ -186,8 +228,20 @@ class ZooClassifier(L.LightningModule):
         _, logits = self._step(batch, batch_idx, "test")
         self.test_per_class.update(logits, batch[1])
         self.test_confusion.update(logits, batch[1])
+        if self.tta:
+            self._test_augmented(batch, batch_idx)
         return logits  # EvaluationReport keeps the most confident mistakes
+
+    def _test_augmented(self, batch, batch_idx: int) -> None:
+        """``test/acc_tta``: accuracy of the mean class probabilities over the ``augmented_views``."""
+        x, y = batch
+        views = augmented_views(x, self.tta)
+        probabilities = torch.stack([self(self._as_input(view)).softmax(-1) for view in views]).mean(0)
+        self.test_acc_tta.update(probabilities, y)
+        if batch_idx == 0:
+            self.log("test/acc_tta", self.test_acc_tta, on_step=False, on_epoch=True)
 
     def on_test_epoch_start(self) -> None:
         self.test_per_class.reset()
         self.test_confusion.reset()
+        self.test_acc_tta.reset()

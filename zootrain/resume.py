@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from zoo.weights import WeightsError, load_file
 
 from .checkpoint import load_training_checkpoint
+from .console import checkpoint_line
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -290,8 +291,9 @@ class RunDirectory:
             self.finished_file.write_text(json.dumps(result, indent=2, allow_nan=False))
             log.info(
                 f"\n{model}: val/acc {metrics.get('val/acc') or float('nan'):.4f} after {result['epochs']} epochs\n"
-                f"  run directory: {self.path}\n  best checkpoint: {result['best_model_path']}\n"
-                f"  last checkpoint: {result['last_model_path']}\n"
+                f"  run directory: {self.path}\n"
+                f"  best checkpoint: {checkpoint_line(result['best_model_path'], trainer.fast_dev_run)}\n"
+                f"  last checkpoint: {checkpoint_line(result['last_model_path'], trainer.fast_dev_run)}\n"
                 f"  plots: {self.path / 'curves.png'}, {self.path / 'filters.png'}"
             )
         return result

@@ -139,7 +139,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = EvaluationReport(out_dir, str(cfg.ckpt_path), cfg.get("misclassified", 16))
+    report = EvaluationReport(out_dir, str(cfg.ckpt_path), cfg.get("misclassified", 16), cfg.get("tta"))
     trainer = build_trainer(cfg, callbacks=[report], logger=False)
     trainer.test(module, datamodule=datamodule, weights_only=True)
     # written by rank 0 of the test processes (they may be spawned: nothing else comes back from them)
