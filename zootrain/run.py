@@ -36,7 +36,7 @@ from .resume import (
     checkpoint_to_resume,
     save_settings,
 )
-from .settings import check_common, check_train_settings, on_cpu
+from .settings import check_common, check_data_fits_run, check_something_trains, check_train_settings, on_cpu
 
 log = logging.getLogger(__name__)
 LAST_CHECKPOINT = "checkpoints/last.ckpt"  # where configs/callbacks/default.yaml saves it
@@ -209,6 +209,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     torch.set_flush_denormal(True)  # tiny late-training gradients otherwise slow CPU arithmetic several-fold
 
     datamodule = build_datamodule(cfg.dataset)
+    check_data_fits_run(datamodule, cfg)
     spec = FinetuneSpec(**_plain(cfg.finetune))
     name, kwargs = choose_model(cfg, datamodule, spec)
     if ckpt_path:
@@ -232,6 +233,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         input_size=size,
     )
     frozen_groups_at(module.net, spec, 0)  # misnamed groups fail here, before anything is written
+    check_something_trains(module.net, cfg.finetune)
     if spec.init_from and not ckpt_path:
         report = load_pretrained(module.net, spec.init_from, allow_partial=spec.allow_partial)
         log.info(
