@@ -273,18 +273,19 @@ def declared_kinds(cfg: DictConfig, group: str) -> dict[str, tuple[Kind, ...]] |
     return None
 
 
-def _leaves(node: DictConfig, prefix: str) -> Iterator[tuple[str, Any]]:
-    """(dotted key, plain value) of each set leaf. Missing values (``???``) are preflight's; a value that resolves
-    only inside the running job (``${hydra:job.num}``) is checked there, when the task calls the check again."""
+def _leaves(node: DictConfig, prefix: str, skip: Sequence[str] = ()) -> Iterator[tuple[str, Any]]:
+    """(dotted key, plain value) of each set leaf but ``skip``. Missing values (``???``) are preflight's; a value
+    that resolves only inside the running job (``${hydra:job.num}``) is checked there, when the task calls the
+    check again."""
     for key in node:
-        if OmegaConf.is_missing(node, key):
+        if key in skip or OmegaConf.is_missing(node, key):
             continue
         try:
             value = node[key]
+            if isinstance(value, (DictConfig, ListConfig)):
+                value = OmegaConf.to_container(value, resolve=True)
         except OmegaConfBaseException:
             continue
-        if isinstance(value, (DictConfig, ListConfig)):
-            value = OmegaConf.to_container(value, resolve=True)
         yield f"{prefix}{key}", value
 
 
@@ -313,9 +314,7 @@ def check_config(cfg: DictConfig) -> None:
     """Every key of ``cfg`` (train or evaluate) is a known setting and its value of one of its kinds."""
     groups = ("trainer", "optimizer", "scheduler", "finetune", "dataset", "model")
     top = [key for key in RANGES if "." not in key]
-    for key, value in _leaves(cfg, ""):
-        if key in groups or key in GROUPS_CHECKED_ELSEWHERE or key.startswith("hydra"):
-            continue
+    for key, value in _leaves(cfg, "", skip=(*groups, *GROUPS_CHECKED_ELSEWHERE)):
         if key not in RANGES:
             raise _unknown_key(key, [*top, *groups], "of train.py or evaluate.py")
         check_value(key, value, RANGES[key])
