@@ -168,6 +168,8 @@ def preflight(config_name: str, argv: list[str]) -> Path | None:
         try:
             SETTINGS_CHECKS[config_name](cfg)
         except USER_ERRORS as err:
+            if show_tracebacks():
+                raise
             fail(str(err))
         return None
     check_required_and_writable(cfg, "sweep")

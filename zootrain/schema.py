@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import importlib.util
 import inspect
 import math
 import types
@@ -24,6 +25,7 @@ from numbers import Real
 from typing import Any, Literal, Union
 
 import lightning as L
+from lightning.pytorch.strategies import StrategyRegistry
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -144,6 +146,14 @@ def kinds_of(annotation: Any) -> tuple[Kind, ...]:
     return (plain[annotation],) if annotation in plain else ()
 
 
+# Lightning's precisions, but those of a package this install lacks (NVIDIA's Transformer Engine)
+RUNNABLE_PRECISIONS = tuple(
+    name
+    for kind in kinds_of(typing.get_type_hints(L.Trainer.__init__)["precision"])
+    for name in kind.choices
+    if not str(name).startswith("transformer-engine") or importlib.util.find_spec("transformer_engine")
+)
+
 # What no signature spells. Top-level keys of train.yaml and evaluate.yaml, then ranges within the groups.
 RANGES: dict[str, tuple[Kind, ...]] = {
     "task_name": (TEXT,),
@@ -167,10 +177,11 @@ RANGES: dict[str, tuple[Kind, ...]] = {
     # trainer (the keys and the other types: Lightning's Trainer signature)
     "trainer._target_": (choice("lightning.Trainer", "lightning.pytorch.Trainer"),),
     "trainer.accelerator": (choice("auto", "cpu", "gpu", "cuda", "mps", "tpu"),),
-    "trainer.strategy": (TEXT, MAPPING),
+    "trainer.strategy": (choice("auto", *StrategyRegistry.available_strategies()), MAPPING),
+    "trainer.profiler": (choice("simple", "advanced", "pytorch", "xla"), NULL),
     "trainer.devices": (whole(1), choice(-1), list_of(whole(0)), TEXT),  # a text: "auto", "0,1"
     "trainer.num_nodes": (whole(1),),
-    "trainer.precision": (choice("auto"), *kinds_of(typing.get_type_hints(L.Trainer.__init__)["precision"])),
+    "trainer.precision": (choice("auto", *RUNNABLE_PRECISIONS), NULL),
     "trainer.benchmark": (choice("auto"), BOOL, NULL),
     "trainer.max_epochs": (whole(1, MAX_EPOCHS),),
     "trainer.min_epochs": (whole(0), NULL),
@@ -310,25 +321,33 @@ def _unknown_key(key: str, known: Sequence[str], source: str) -> ConfigError:
     return ConfigError(f"{key} is not a setting ({source}); {hint}drop it or fix its name")
 
 
-def check_config(cfg: DictConfig) -> None:
-    """Every key of ``cfg`` (train or evaluate) is a known setting and its value of one of its kinds."""
+def settings(cfg: DictConfig) -> Iterator[tuple[str, Any, tuple[Kind, ...]]]:
+    """(dotted key, value, kinds) of each set key of ``cfg`` (train or evaluate); kinds () where the value is left
+    to its owner's own check (a dataset field of a type no config value spells). A key no source declares is an
+    error."""
     groups = ("trainer", "optimizer", "scheduler", "finetune", "dataset", "model")
     top = [key for key in RANGES if "." not in key]
     for key, value in _leaves(cfg, "", skip=(*groups, *GROUPS_CHECKED_ELSEWHERE)):
         if key not in RANGES:
             raise _unknown_key(key, [*top, *groups], "of train.py or evaluate.py")
-        check_value(key, value, RANGES[key])
+        yield key, value, RANGES[key]
     for group in groups:
         if isinstance(cfg.get(group), DictConfig):
-            check_group(cfg, group)
+            yield from _group_settings(cfg, group)
 
 
-def check_group(cfg: DictConfig, group: str) -> None:
+def _group_settings(cfg: DictConfig, group: str) -> Iterator[tuple[str, Any, tuple[Kind, ...]]]:
     declared = declared_kinds(cfg, group)
     for key, value in _leaves(cfg[group], f"{group}."):
         name = key.removeprefix(f"{group}.")
         if declared is not None and name not in declared:
-            if group == "dataset":
-                continue  # the datamodule's own check names an unknown dataset setting (and a renamed one's new name)
+            if group in ("dataset", "model"):
+                continue  # named by their owners: the datamodule (with a renamed key's new name), run.model_kwargs
             raise _unknown_key(key, list(declared), f"what the {group} accepts")
-        check_value(key, value, RANGES.get(key) or (declared or {}).get(name, ()))
+        yield key, value, RANGES.get(key) or (declared or {}).get(name, ())
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Every key of ``cfg`` is a known setting and its value of one of its kinds."""
+    for key, value, kinds in settings(cfg):
+        check_value(key, value, kinds)
