@@ -30,10 +30,27 @@ from zootrain.schema import settings as schema_settings
 from zootrain.settings import check_train_settings
 
 BASE = [*QUICK, "threads=1"]
-FAST = settings(
-    max_examples=60, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck), database=None
-)
-REAL_RUNS = settings(FAST, max_examples=5)
+
+
+def property_test(examples: int, slow_examples: int):
+    """The test with ``examples`` (the default run) and, marked slow, with ``slow_examples``; reproducible."""
+
+    def tests(body):
+        def with_budget(count: int):
+            budget = settings(
+                max_examples=count,
+                derandomize=True,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                database=None,
+            )
+            return budget(given(data=st.data())(body))
+
+        return with_budget(examples), pytest.mark.slow(with_budget(slow_examples))
+
+    return tests
+
+
 # What a real run varies: every setting of what learns (optimizer, schedule, fine-tuning multipliers, loss, seeds,
 # clipping, accumulation), none of what sizes the run (its length, batches, image size, model) or names files.
 TRAINED = ("optimizer.", "scheduler.", "finetune.head_lr_mult", "finetune.backbone_lr_mult", "finetune.layer_decay")
@@ -60,6 +77,11 @@ def _bounded(kind: Kind) -> tuple[float, float]:
     return low, kind.high if kind.high is not None else low + 1e6
 
 
+def nudged(bound: float, direction: int) -> float:
+    """Just beside ``bound``, by more than a subnormal step (training flushes subnormals to zero)."""
+    return bound + direction * max(abs(bound), 1.0) * 1e-9
+
+
 def valid_values(kind: Kind) -> st.SearchStrategy:
     """Values of ``kind``, its boundaries first."""
     if kind.type is None:
@@ -73,9 +95,9 @@ def valid_values(kind: Kind) -> st.SearchStrategy:
         return st.one_of(st.sampled_from([low, high]), st.integers(low, high))
     if kind.type is float:
         low, high = _bounded(kind)
-        edges = [v for v, open_ in ((low, kind.low_open), (high, kind.high_open)) if not open_]
-        inside = st.floats(low, high, exclude_min=kind.low_open, exclude_max=kind.high_open, allow_nan=False)
-        return st.one_of(st.sampled_from(edges), inside) if edges else inside
+        low = nudged(low, 1) if kind.low_open else float(low)
+        high = nudged(high, -1) if kind.high_open else float(high)
+        return st.one_of(st.sampled_from([low, high]), st.floats(low, high, allow_subnormal=False))
     if kind.type is list:
         items = valid_values(kind.item) if kind.item else st.integers(0, 3)
         return st.lists(items, min_size=kind.length or 0, max_size=kind.length or 3)
@@ -88,7 +110,7 @@ def invalid_values(kinds: tuple[Kind, ...]) -> st.SearchStrategy:
     for kind in kinds:
         for bound, open_, step in ((kind.low, kind.low_open, -1), (kind.high, kind.high_open, 1)):
             if bound is not None:
-                candidates += [bound] if open_ else [bound + step, math.nextafter(bound, step * math.inf)]
+                candidates += [bound] if open_ else [bound + step, nudged(bound, step)]
     return st.sampled_from(candidates).filter(lambda v: not any(kind.admits(v) for kind in kinds))
 
 
@@ -121,9 +143,7 @@ def assert_one_error_line(message: str, *keys: str) -> None:
     assert any(key in message for key in keys), (keys, message)
 
 
-@FAST
-@given(data=st.data())
-def test_a_value_out_of_its_kinds_is_one_line_and_leaves_an_earlier_run_untouched(base, data):
+def value_out_of_its_kinds(base, data):
     cfg, finished = base
     values = data.draw(changes(cfg, invalid=1))
     before = snapshot(finished)
@@ -138,9 +158,7 @@ def test_a_value_out_of_its_kinds_is_one_line_and_leaves_an_earlier_run_untouche
     assert snapshot(finished) == before
 
 
-@FAST
-@given(data=st.data())
-def test_values_within_their_kinds_pass_or_break_a_rule_between_keys_in_one_line(base, data, tmp_path):
+def values_within_their_kinds(base, data, tmp_path):
     cfg, _ = base
     values = data.draw(changes(cfg, most=4))
     try:
@@ -153,9 +171,7 @@ def test_values_within_their_kinds_pass_or_break_a_rule_between_keys_in_one_line
         assert "\n" not in str(err)
 
 
-@REAL_RUNS
-@given(data=st.data())
-def test_a_run_the_schema_admits_finishes_with_finite_metrics_or_stops_in_one_line(base, data, tmp_path_factory):
+def a_run_the_schema_admits(base, data, tmp_path_factory):
     cfg, _ = base
     trained = [key for key in keys_and_kinds(cfg) if key.startswith(TRAINED)]
     values = data.draw(changes(cfg, keys=trained, most=4))
@@ -168,3 +184,14 @@ def test_a_run_the_schema_admits_finishes_with_finite_metrics_or_stops_in_one_li
         return
     assert all((out / name).is_file() for name in RUN_FILES), values
     assert math.isfinite(result["val/acc"]) and math.isfinite(result["train/loss_epoch"]), (values, result)
+
+
+test_a_value_out_of_its_kinds_is_one_line_and_leaves_an_earlier_run_untouched, test_many_values_out_of_their_kinds = (
+    property_test(40, 600)(value_out_of_its_kinds)
+)
+test_values_within_their_kinds_pass_or_break_a_rule_between_keys_in_one_line, test_many_values_within_their_kinds = (
+    property_test(40, 600)(values_within_their_kinds)
+)
+test_a_run_the_schema_admits_finishes_with_finite_metrics_or_stops_in_one_line, test_many_runs_the_schema_admits = (
+    property_test(4, 40)(a_run_the_schema_admits)
+)

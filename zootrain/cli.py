@@ -161,28 +161,32 @@ def preflight(config_name: str, argv: list[str]) -> Path | None:
     parsed = _parse(overrides)
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
     cfg = _compose(config_name, fixed)
-    if not flags and cfg.hydra.mode != RunMode.MULTIRUN:
-        if len(fixed) < len(overrides):
-            _compose(config_name, overrides)  # Hydra's own line: a sweep needs --multirun
-        check_required_and_writable(cfg, "run")
-        try:
-            SETTINGS_CHECKS[config_name](cfg)
-        except USER_ERRORS as err:
-            if show_tracebacks():
-                raise
-            fail(str(err))
-        return None
+    if flags or cfg.hydra.mode == RunMode.MULTIRUN:
+        return preflight_sweep(config_name, cfg, fixed, parsed)
+    if len(fixed) < len(overrides):
+        _compose(config_name, overrides)  # Hydra's own line: a sweep needs --multirun
+    check_required_and_writable(cfg, "run")
+    try:
+        SETTINGS_CHECKS[config_name](cfg)
+    except USER_ERRORS as err:
+        if show_tracebacks():
+            raise
+        fail(str(err))
+    return None
+
+
+def preflight_sweep(config_name: str, cfg: DictConfig, fixed: list[str], parsed: list[Override]) -> Path:
     check_required_and_writable(cfg, "sweep")
-    refusals = [refusal(config_name, [*fixed, *point]) for point in sweep_points(cfg, parsed)]
+    refusals = [refusal(config_name, fixed, point) for point in sweep_points(cfg, parsed)]
     if all(refusals):  # the points differ in values only: a value wrong for every point is the sweep's mistake
         fail(f"every point of the sweep: {refusals[0]}")
     return Path(cfg.hydra.sweep.dir)
 
 
-def refusal(config_name: str, point: list[str]) -> str | None:
+def refusal(config_name: str, fixed: list[str], point: list[str]) -> str | None:
     """Why a sweep point cannot run, or None. A point that does not compose stops the sweep (Hydra would stop at
     it, with a long dump); a value out of range is the point's own."""
-    cfg = _compose(config_name, point, context=f"in the sweep point {' '.join(point)}: ")
+    cfg = _compose(config_name, [*fixed, *point], context=f"in the sweep point {' '.join(point)}: ")
     try:
         SETTINGS_CHECKS[config_name](cfg)
     except (ConfigError, DataConfigError) as err:

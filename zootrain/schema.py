@@ -258,9 +258,15 @@ def _signature_kinds(function: Callable, skip: frozenset[str] = frozenset()) -> 
     }
 
 
+@functools.cache
+def _field_kinds(spec: type) -> dict[str, tuple[Kind, ...]]:
+    hints = typing.get_type_hints(spec)
+    return {field.name: kinds_of(hints[field.name]) for field in dataclasses.fields(spec)}
+
+
 def declared_kinds(cfg: DictConfig, group: str) -> dict[str, tuple[Kind, ...]] | None:
-    """Each key of ``group`` and its kinds as declared by the code that reads it; None: the group is not checked
-    here (its keys are only those of ``RANGES``)."""
+    """Each key of ``group`` and its kinds as declared by the code that reads it; None for an empty optimizer or
+    scheduler node (``scheduler=none``)."""
     node = cfg.get(group)
     if group == "trainer":
         return {"_target_": (TEXT,), **_signature_kinds(L.Trainer, SET_BY_THE_PROJECT)}
@@ -272,12 +278,8 @@ def declared_kinds(cfg: DictConfig, group: str) -> dict[str, tuple[Kind, ...]] |
             "_partial_": (BOOL,),
             **_signature_kinds(callable_, frozenset({"params", "optimizer"})),
         }
-    if group == "finetune":
-        return {f.name: kinds_of(typing.get_type_hints(FinetuneSpec)[f.name]) for f in dataclasses.fields(FinetuneSpec)}
-    if group == "dataset":
-        return {
-            f.name: kinds_of(typing.get_type_hints(DatasetConfig)[f.name]) for f in dataclasses.fields(DatasetConfig)
-        }
+    if group in ("finetune", "dataset"):
+        return _field_kinds(FinetuneSpec if group == "finetune" else DatasetConfig)
     if group == "model":
         arguments = model_arguments(node.name) if node.get("name") in list_models() else {}
         return {"name": (TEXT,), "variant": (TEXT,), **{k: kinds_of(p.annotation) for k, p in arguments.items()}}
