@@ -3,17 +3,25 @@ one error line naming the key, its value and what it may be, and runs that could
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
 from conftest import CONFIG_DIR, compose_config
 from test_bad_input import QUICK
 
+from zoo import list_models
+from zoo.registry import model_arguments
+from zootrain.data import DatasetConfig
 from zootrain.errors import ConfigError
+from zootrain.finetune import FinetuneSpec
+from zootrain.optim import OPTIMIZERS, SCHEDULERS
 from zootrain.run import train
-from zootrain.schema import settings
+from zootrain.schema import RANGES, settings
 from zootrain.settings import check_train_settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -164,3 +172,19 @@ def test_a_value_wrong_for_every_point_stops_the_sweep_before_it_starts(tmp_path
         "error: every point of the sweep: trainer.max_epochs=-1: give a whole number in [1, 10000]"
     ]
     assert proc.returncode != 0 and not tmp_path.joinpath("train").exists()
+
+
+def test_every_range_belongs_to_a_setting_its_source_declares():
+    """A renamed field (the datamodule's, a factory's) must not leave a range behind that checks nothing."""
+    sources = {
+        "finetune": {f.name for f in dataclasses.fields(FinetuneSpec)},
+        "dataset": {f.name for f in dataclasses.fields(DatasetConfig)},
+        "model": {arg for name in list_models() for arg in model_arguments(name)} | {"name", "variant"},
+        "trainer": set(inspect.signature(L.Trainer).parameters) | {"_target_"},
+        **{
+            group: {"_partial_", *(arg for factory in table.values() for arg in inspect.signature(factory).parameters)}
+            for group, table in (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS))
+        },
+    }
+    orphans = [key for key in RANGES if "." in key and key.split(".", 1)[1] not in sources[key.split(".", 1)[0]]]
+    assert orphans == []

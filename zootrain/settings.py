@@ -84,16 +84,24 @@ def check_train_settings(cfg: DictConfig) -> None:
     dataset_config(_plain(cfg.dataset))  # the datamodule's own check: required values, unknown and renamed keys
     check_optimizer_settings(_plain(cfg.optimizer), _plain(cfg.get("scheduler")))
     check_validation_happens(cfg.trainer)
+    check_batches_to_train(cfg.trainer)
+    check_nesterov(cfg.optimizer)
+
+
+def check_batches_to_train(trainer: DictConfig) -> None:
     _require(
-        cfg.trainer.get("limit_train_batches") != 0,
+        trainer.get("limit_train_batches") != 0,
         "trainer.limit_train_batches",
-        cfg.trainer.get("limit_train_batches"),
+        trainer.get("limit_train_batches"),
         "the run would train on nothing; give a number of batches >= 1 or a share in (0, 1], or null for all",
     )
-    optimizer = cfg.optimizer
-    nesterov_needs = optimizer.get("momentum", 0) > 0 and optimizer.get("dampening", 0) == 0
+
+
+def check_nesterov(optimizer: DictConfig) -> None:
+    """torch's SGD refuses Nesterov momentum without momentum, or with dampening, when training starts."""
+    momentum_without_dampening = optimizer.get("momentum", 0) > 0 and optimizer.get("dampening", 0) == 0
     _require(
-        not optimizer.get("nesterov") or nesterov_needs,
+        not optimizer.get("nesterov") or momentum_without_dampening,
         "optimizer.nesterov",
         True,
         "Nesterov momentum needs optimizer.momentum > 0 and optimizer.dampening=0; set them, or "
