@@ -176,7 +176,6 @@ def preflight(config_name: str, argv: list[str]) -> Path | None:
 
 
 def preflight_sweep(config_name: str, cfg: DictConfig, fixed: list[str], parsed: list[Override]) -> Path:
-    check_required_and_writable(cfg, "sweep")
     refusals = [refusal(config_name, fixed, point) for point in sweep_points(cfg, parsed)]
     if all(refusals):  # the points differ in values only: a value wrong for every point is the sweep's mistake
         fail(f"every point of the sweep: {refusals[0]}")
@@ -187,6 +186,7 @@ def refusal(config_name: str, fixed: list[str], point: list[str]) -> str | None:
     """Why a sweep point cannot run, or None. A point that does not compose stops the sweep (Hydra would stop at
     it, with a long dump); a value out of range is the point's own."""
     cfg = _compose(config_name, [*fixed, *point], context=f"in the sweep point {' '.join(point)}: ")
+    check_required_and_writable(cfg, "sweep")  # per point: a required value may be what the sweep varies
     try:
         SETTINGS_CHECKS[config_name](cfg)
     except (ConfigError, DataConfigError) as err:
