@@ -32,23 +32,16 @@ from zootrain.settings import check_train_settings
 BASE = [*QUICK, "threads=1"]
 
 
-def property_test(examples: int, slow_examples: int):
-    """The test with ``examples`` (the default run) and, marked slow, with ``slow_examples``; reproducible."""
+def budget(examples: int):
+    """A fixed, reproducible number of examples, however long each takes."""
+    return settings(
+        max_examples=examples, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck), database=None
+    )
 
-    def tests(body):
-        def with_budget(count: int):
-            budget = settings(
-                max_examples=count,
-                derandomize=True,
-                deadline=None,
-                suppress_health_check=list(HealthCheck),
-                database=None,
-            )
-            return budget(given(data=st.data())(body))
 
-        return with_budget(examples), pytest.mark.slow(with_budget(slow_examples))
-
-    return tests
+def with_more_examples(test, examples: int):
+    """``test`` again with ``examples``, marked slow (``-m slow``)."""
+    return pytest.mark.slow(budget(examples)(given(data=st.data())(test.hypothesis.inner_test)))
 
 
 # What a real run varies: every setting of what learns (optimizer, schedule, fine-tuning multipliers, loss, seeds,
@@ -143,7 +136,9 @@ def assert_one_error_line(message: str, *keys: str) -> None:
     assert any(key in message for key in keys), (keys, message)
 
 
-def value_out_of_its_kinds(base, data):
+@budget(40)
+@given(data=st.data())
+def test_a_value_out_of_its_kinds_is_one_line_and_leaves_an_earlier_run_untouched(base, data):
     cfg, finished = base
     values = data.draw(changes(cfg, invalid=1))
     before = snapshot(finished)
@@ -158,7 +153,9 @@ def value_out_of_its_kinds(base, data):
     assert snapshot(finished) == before
 
 
-def values_within_their_kinds(base, data, tmp_path):
+@budget(40)
+@given(data=st.data())
+def test_values_within_their_kinds_pass_or_break_a_rule_between_keys_in_one_line(base, data, tmp_path):
     cfg, _ = base
     values = data.draw(changes(cfg, most=4))
     try:
@@ -171,7 +168,9 @@ def values_within_their_kinds(base, data, tmp_path):
         assert "\n" not in str(err)
 
 
-def a_run_the_schema_admits(base, data, tmp_path_factory):
+@budget(4)
+@given(data=st.data())
+def test_a_run_the_schema_admits_finishes_with_finite_metrics_or_stops_in_one_line(base, data, tmp_path_factory):
     cfg, _ = base
     trained = [key for key in keys_and_kinds(cfg) if key.startswith(TRAINED)]
     values = data.draw(changes(cfg, keys=trained, most=4))
@@ -186,12 +185,12 @@ def a_run_the_schema_admits(base, data, tmp_path_factory):
     assert math.isfinite(result["val/acc"]) and math.isfinite(result["train/loss_epoch"]), (values, result)
 
 
-test_a_value_out_of_its_kinds_is_one_line_and_leaves_an_earlier_run_untouched, test_many_values_out_of_their_kinds = (
-    property_test(40, 600)(value_out_of_its_kinds)
+test_many_values_out_of_their_kinds = with_more_examples(
+    test_a_value_out_of_its_kinds_is_one_line_and_leaves_an_earlier_run_untouched, 600
 )
-test_values_within_their_kinds_pass_or_break_a_rule_between_keys_in_one_line, test_many_values_within_their_kinds = (
-    property_test(40, 600)(values_within_their_kinds)
+test_many_values_within_their_kinds = with_more_examples(
+    test_values_within_their_kinds_pass_or_break_a_rule_between_keys_in_one_line, 600
 )
-test_a_run_the_schema_admits_finishes_with_finite_metrics_or_stops_in_one_line, test_many_runs_the_schema_admits = (
-    property_test(4, 40)(a_run_the_schema_admits)
+test_many_runs_the_schema_admits = with_more_examples(
+    test_a_run_the_schema_admits_finishes_with_finite_metrics_or_stops_in_one_line, 40
 )
