@@ -17,6 +17,10 @@ from typing import Any
 
 import hydra
 from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException, MissingConfigException
 from hydra.types import RunMode
 from lightning.fabric.utilities.exceptions import MisconfigurationException
@@ -28,6 +32,7 @@ from zoo.weights import WeightsError
 from . import run
 from .data import DataConfigError
 from .errors import ConfigError, TrainingDiverged
+from .settings import check_common, check_train_settings
 
 # configs/ beside the package in a checkout (editable install); packaged as zootrain/configs in a wheel
 _PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -40,6 +45,10 @@ USER_ERRORS = (
     TrainingDiverged,
     OmegaConfBaseException,
 )
+SETTINGS_CHECKS = {"train": check_train_settings, "evaluate": check_common}
+MULTIRUN_FLAGS = ("-m", "--multirun")
+FAILED = "failed.txt"  # in a multirun job's directory: the one error line of a point that could not run
+FAILED_POINTS = "failed_points.txt"  # in the sweep directory: this sweep's failed jobs, one directory name a line
 # configs/launcher/<name>.yaml -> (Hydra plugin module, what to pip install)
 LAUNCHER_PLUGINS = {
     "joblib_gpus": ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher"),
@@ -52,8 +61,12 @@ def show_tracebacks() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
+def error_line(message: str) -> str:
+    return f"error: {' '.join(message.split())}"
+
+
 def fail(message: str) -> None:
-    sys.exit(f"error: {' '.join(message.split())}")
+    sys.exit(error_line(message))
 
 
 def require_launcher_plugins(argv: list[str]) -> None:
@@ -99,44 +112,137 @@ def missing_keys(node: DictConfig, prefix: str = "") -> list[str]:
     return found
 
 
-def preflight(config_name: str, argv: list[str]) -> None:
-    """Compose the config once before Hydra does, so a bad override, a missing required value or an unusable run
-    directory is reported in one line before anything starts. Multirun sweeps and Hydra's own flags are left to
-    Hydra."""
-    if any(arg.startswith("-") for arg in argv):
-        return
+def _compose(config_name: str, overrides: list[str], context: str = "") -> DictConfig:
     try:
         with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR, job_name=config_name):
-            cfg = compose(config_name, overrides=argv, return_hydra_config=True)
+            return compose(config_name, overrides=overrides, return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as err:
-        fail(describe_compose_error(err))
-    if cfg.hydra.mode == RunMode.MULTIRUN:
-        return
+        fail(context + describe_compose_error(err))
+
+
+def _parse(overrides: list[str]) -> list[Override]:
     try:
-        run_dir = Path(cfg.hydra.run.dir)
+        return OverridesParser.create().parse_overrides(overrides)
+    except HydraException as err:
+        fail(describe_compose_error(err))
+
+
+def sweep_points(cfg: DictConfig, parsed: list[Override]) -> list[list[str]]:
+    """Each job's swept overrides, as Hydra's basic sweeper expands them: the config's ``hydra.sweeper.params``
+    (``hparams_search=lr_wd``), then the command line's."""
+    params = cfg.hydra.sweeper.get("params") or {}
+    from_config = [f"{key}={value}" for key, value in params.items()]
+    swept = [o for o in parsed if o.is_sweep_override()]
+    batches = BasicSweeper.split_arguments([*_parse(from_config), *swept], max_batch_size=None)
+    return [point for batch in batches for point in batch]
+
+
+def check_required_and_writable(cfg: DictConfig, run_dir: str) -> None:
+    try:
+        directory = Path(cfg.hydra[run_dir].dir)
     except OmegaConfBaseException as err:
         fail(describe_compose_error(err))
-    if not writable_parent(run_dir):
-        fail(f"cannot create the run directory {run_dir}: not a writable folder; set paths.log_dir=... to one")
+    if not writable_parent(directory):
+        fail(f"cannot create the run directory {directory}: not a writable folder; set paths.log_dir=... to one")
     missing = [k for k in missing_keys(cfg) if not k.startswith("hydra.")]
     if missing:
         fail(f"{', '.join(missing)} must be set for this command: add {missing[0]}=...")
 
 
+def preflight(config_name: str, argv: list[str]) -> Path | None:
+    """Compose the config before Hydra does, so a bad override, a missing required value, an unusable run
+    directory or a setting out of its range is one line before anything is written. A multirun sweep: every point
+    is composed (a misspelt key or option is one line, not a failed sweep), while a value out of range fails only
+    its own point when it runs. Returns the sweep's directory in a multirun. Hydra's other flags are Hydra's."""
+    flags = [arg for arg in argv if arg.startswith("-")]
+    if any(flag not in MULTIRUN_FLAGS for flag in flags):
+        return None
+    overrides = [arg for arg in argv if arg not in MULTIRUN_FLAGS]
+    parsed = _parse(overrides)
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    cfg = _compose(config_name, fixed)
+    if flags or cfg.hydra.mode == RunMode.MULTIRUN:
+        return preflight_sweep(config_name, cfg, fixed, parsed)
+    if len(fixed) < len(overrides):
+        _compose(config_name, overrides)  # Hydra's own line: a sweep needs --multirun
+    check_required_and_writable(cfg, "run")
+    try:
+        SETTINGS_CHECKS[config_name](cfg)
+    except USER_ERRORS as err:
+        if show_tracebacks():
+            raise
+        fail(str(err))
+    return None
+
+
+def preflight_sweep(config_name: str, cfg: DictConfig, fixed: list[str], parsed: list[Override]) -> Path:
+    refusals = [refusal(config_name, fixed, point) for point in sweep_points(cfg, parsed)]
+    if all(refusals):  # the points differ in values only: a value wrong for every point is the sweep's mistake
+        fail(f"every point of the sweep: {refusals[0]}")
+    return Path(cfg.hydra.sweep.dir)
+
+
+def refusal(config_name: str, fixed: list[str], point: list[str]) -> str | None:
+    """Why a sweep point cannot run, or None. A point that does not compose stops the sweep (Hydra would stop at
+    it, with a long dump); a value out of range is the point's own."""
+    cfg = _compose(config_name, [*fixed, *point], context=f"in the sweep point {' '.join(point)}: ")
+    check_required_and_writable(cfg, "sweep")  # per point: a required value may be what the sweep varies
+    try:
+        SETTINGS_CHECKS[config_name](cfg)
+    except (ConfigError, DataConfigError) as err:
+        return str(err)
+    except OmegaConfBaseException:
+        pass  # a value that resolves only inside the job (launcher=joblib_gpus' devices): checked there
+    return None
+
+
+def multirun_job_dir() -> Path | None:
+    """This multirun job's own directory; None outside a Hydra multirun (a single run, a test calling the task)."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def refuse(message: str) -> None:
+    """One ``error:`` line. A multirun point that cannot run writes it to its ``failed.txt`` and returns, so the
+    sweep's other points still run; the sweep then exits non-zero (``report_failed_points``)."""
+    line = error_line(message)
+    job_dir = multirun_job_dir()
+    if job_dir is None:
+        sys.exit(line)
+    (job_dir / FAILED).write_text(line + "\n")
+    with open(job_dir.parent / FAILED_POINTS, "a") as points:  # one short append per job: safe across processes
+        points.write(f"{job_dir.name}\n")
+    print(line, file=sys.stderr)
+
+
 def run_reporting_user_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     """Run a task; a mistake in what the user asked for, or a full or read-only disk, ends in one line."""
+    job_dir = multirun_job_dir()
+    if job_dir is not None:
+        (job_dir / FAILED).unlink(missing_ok=True)  # from an earlier sweep: this point runs again
     try:
         return task(cfg)
     except USER_ERRORS as err:
         if show_tracebacks():
             raise
-        fail(str(err))
+        refuse(str(err))
     except OSError as err:  # disk full, permission denied, read-only file system: nothing to debug in our code
         if show_tracebacks():
             raise
-        fail(
+        refuse(
             f"could not read or write {err.filename or 'a file'}: {err.strerror or err}; free space or choose "
             "another folder (paths.log_dir=...)"
+        )
+
+
+def report_failed_points(sweep_dir: Path) -> None:
+    failed_list = sweep_dir / FAILED_POINTS
+    failed = failed_list.read_text().split() if failed_list.is_file() else []
+    if failed:
+        fail(
+            f"{len(failed)} point(s) of the sweep could not run ({', '.join(failed)}): each one's {FAILED} in "
+            f"{sweep_dir} says why; the other points ran"
         )
 
 
@@ -144,14 +250,19 @@ def main(config_name: str, task: Callable[[DictConfig], Any]) -> Any:
     """The one entry point of ``train.py``, ``evaluate.py`` and the console scripts."""
     argv = sys.argv[1:]
     require_launcher_plugins(argv)
-    preflight(config_name, argv)
+    sweep_dir = preflight(config_name, argv)
+    if sweep_dir is not None:
+        (sweep_dir / FAILED_POINTS).unlink(missing_ok=True)  # an earlier sweep's; this one's jobs append theirs
 
     @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)
     def entry(cfg: DictConfig) -> Any:
         result = run_reporting_user_errors(task, cfg)
-        return result.get("val/acc") if config_name == "train" else None  # the objective Hydra sweepers optimise
+        return result.get("val/acc") if config_name == "train" and result else None  # what sweepers optimise
 
-    return entry()
+    result = entry()
+    if sweep_dir is not None:
+        report_failed_points(sweep_dir)
+    return result
 
 
 def train_main() -> Any:

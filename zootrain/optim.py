@@ -7,6 +7,7 @@ refused rather than run.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -33,14 +34,32 @@ SCHEDULERS: dict[str, Callable[..., lr_scheduler.LRScheduler]] = {
 FUSED_CAPABLE = ("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW")
 
 
-def _lookup(settings: dict[str, Any], table: dict[str, Callable], option: str) -> tuple[Callable, dict[str, Any]]:
+def allowed_target(settings: dict[str, Any], table: dict[str, Callable], option: str) -> str:
+    """``settings._target_`` if ``table`` allows it; any other callable is refused, never imported."""
     target = settings.get("_target_")
     if target not in table:
         raise ConfigError(
             f"{option}._target_={target!r} is not an optimizer/schedule this project builds; "
             f"choose one of {', '.join(table)}"
         )
-    return table[target], {k: v for k, v in settings.items() if not k.startswith("_")}
+    return target
+
+
+def required_arguments(factory: Callable, given: set[str]) -> list[str]:
+    """The arguments ``factory`` needs that neither ``given`` nor the module (parameters, optimizer, the run's
+    steps) passes."""
+    passed = {"params", "optimizer", "total_steps", *given}
+    parameters = inspect.signature(factory).parameters.values()
+    return [
+        p.name
+        for p in parameters
+        if p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD and p.name not in passed
+    ]
+
+
+def _lookup(settings: dict[str, Any], table: dict[str, Callable], option: str) -> tuple[Callable, dict[str, Any]]:
+    factory = table[allowed_target(settings, table, option)]
+    return factory, {k: v for k, v in settings.items() if not k.startswith("_")}
 
 
 def build_optimizer(settings: dict[str, Any], param_groups: list[dict], **extra: Any) -> torch.optim.Optimizer:
@@ -54,7 +73,14 @@ def scheduler_factory(settings: dict[str, Any]) -> Callable[..., lr_scheduler.LR
 
 
 def check_settings(optimizer: dict[str, Any], scheduler: dict[str, Any] | None) -> None:
-    """Fail before training starts when the optimizer or schedule is not one of the allowed names."""
-    _lookup(optimizer, OPTIMIZERS, "optimizer")
-    if scheduler:
-        _lookup(scheduler, SCHEDULERS, "scheduler")
+    """Fail before training starts when the optimizer or schedule is not one of the allowed names, or misses an
+    argument it needs (``torch.optim.lr_scheduler.CosineAnnealingLR`` without ``T_max``)."""
+    for settings, table, option in ((optimizer, OPTIMIZERS, "optimizer"), (scheduler, SCHEDULERS, "scheduler")):
+        if not settings:
+            continue
+        factory, kwargs = _lookup(settings, table, option)
+        missing = required_arguments(factory, set(kwargs))
+        if missing:
+            raise ConfigError(
+                f"{option}.{missing[0]} must be set for {settings['_target_']}: add {option}.{missing[0]}=..."
+            )

@@ -28,7 +28,7 @@ from .lr_find import find_lr
 from .model_choice import build_module, choose_model, on_gpu, plain
 from .predict import predict
 from .resume import AtomicCheckpointIO, RandomState, RunCSVLogger, RunDirectory
-from .settings import check_common, check_train_settings
+from .settings import check_common, check_data_fits_run, check_something_trains, check_train_settings
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +107,10 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         seed_and_threads(cfg)
 
         datamodule = build_datamodule(cfg.dataset)
+        check_data_fits_run(datamodule, cfg)
         choice = choose_model(cfg, datamodule, ckpt_path)
         module = build_module(cfg, choice, datamodule, ckpt_path)
+        check_something_trains(module.net, cfg.finetune)
         run_dir.save_settings(cfg)  # only now: every check above passed
         if cfg.get("tune") == "lr_find":
             trainer = build_trainer(cfg, [], False, choice.info.family)

@@ -3,16 +3,19 @@ the key, not a traceback from deep inside Lightning or PyTorch."""
 
 from __future__ import annotations
 
-from numbers import Real
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from zoo import list_models
+from zoo import ZooModel, list_models
 
+from .data import ImageClassificationData
+from .data.config import dataset_config
 from .errors import ConfigError
+from .finetune import FinetuneSpec, statically_frozen_groups
 from .optim import check_settings as check_optimizer_settings
+from .schema import check_config
 
 
 def _require(ok: bool, key: str, value: Any, expectation: str) -> None:
@@ -24,8 +27,8 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
 def check_model_name(name: Any) -> None:
@@ -69,37 +72,46 @@ def check_devices(trainer_cfg: DictConfig) -> None:
 
 
 def check_common(cfg: DictConfig) -> None:
-    """What train and evaluate share: the seed, the CPU threads and the devices."""
-    _require(_is_int(cfg.get("seed", 0)), "seed", cfg.get("seed"), "give an integer, e.g. seed=42")
-    threads = cfg.get("threads", "auto")
-    _require(
-        threads in ("auto", None) or _is_int(threads) and threads >= 1,
-        "threads",
-        threads,
-        "give a number of CPU threads >= 1, auto (the cores this process may use) or null (torch's choice)",
-    )
+    """What train and evaluate share: every key's type and range (``zootrain.schema``), and the devices."""
+    check_config(cfg)
     check_devices(cfg.trainer)
 
 
 def check_train_settings(cfg: DictConfig) -> None:
-    check_common(cfg)
+    """The whole training config, before anything is written: each key, then the rules between keys."""
     check_model_name(cfg.model.name)
+    check_common(cfg)
+    dataset_config(_plain(cfg.dataset))  # the datamodule's own check: required values, unknown and renamed keys
+    check_optimizer_settings(_plain(cfg.optimizer), _plain(cfg.get("scheduler")))
+    check_validation_happens(cfg.trainer)
+    check_batches_to_train(cfg.trainer)
+    check_nesterov(cfg.optimizer)
+
+
+def check_batches_to_train(trainer: DictConfig) -> None:
     _require(
-        cfg.model.get("variant", "auto") in ("auto", "none"),
-        "model.variant",
-        cfg.model.get("variant"),
-        "choose auto (the small-image sibling on images of 64 px or less) or none (exactly model.name)",
+        trainer.get("limit_train_batches") != 0,
+        "trainer.limit_train_batches",
+        trainer.get("limit_train_batches"),
+        "the run would train on nothing; give a number of batches >= 1 or a share in (0, 1], or null for all",
     )
-    trainer = cfg.trainer
-    epochs = trainer.get("max_epochs")
+
+
+def check_nesterov(optimizer: DictConfig) -> None:
+    """torch's SGD refuses Nesterov momentum without momentum, or with dampening, when training starts."""
+    momentum_without_dampening = optimizer.get("momentum", 0) > 0 and optimizer.get("dampening", 0) == 0
     _require(
-        _is_int(epochs) and epochs >= 1 or epochs == -1,
-        "trainer.max_epochs",
-        epochs,
-        "give a whole number of epochs >= 1 (or -1 for no limit)",
+        not optimizer.get("nesterov") or momentum_without_dampening,
+        "optimizer.nesterov",
+        True,
+        "Nesterov momentum needs optimizer.momentum > 0 and optimizer.dampening=0; set them, or "
+        "optimizer.nesterov=false",
     )
-    every = trainer.get("check_val_every_n_epoch")
-    never_validates = _is_int(every) and epochs != -1 and every > epochs and trainer.get("limit_val_batches") != 0
+
+
+def check_validation_happens(trainer: DictConfig) -> None:
+    epochs, every = trainer.get("max_epochs"), trainer.get("check_val_every_n_epoch")
+    never_validates = _is_int(every) and every > epochs and trainer.get("limit_val_batches") != 0
     _require(
         not never_validates,
         "trainer.check_val_every_n_epoch",
@@ -107,18 +119,34 @@ def check_train_settings(cfg: DictConfig) -> None:
         f"more than trainer.max_epochs={epochs}, so the run would never validate (no val/acc, no best checkpoint); "
         "lower it, or set trainer.limit_val_batches=0 to train without validation",
     )
-    clip = trainer.get("gradient_clip_val")
-    _require(
-        clip is None or _is_number(clip) and clip >= 0,
-        "trainer.gradient_clip_val",
-        clip,
-        "give a number >= 0, or null for no clipping",
-    )
-    smoothing = cfg.get("label_smoothing", 0.0)
-    _require(_is_number(smoothing) and 0 <= smoothing < 1, "label_smoothing", smoothing, "give a number in [0, 1)")
-    lr = cfg.optimizer.get("lr")
-    _require(_is_number(lr) and lr > 0, "optimizer.lr", lr, "give a positive number, e.g. optimizer.lr=0.05")
-    check_optimizer_settings(cfg.optimizer, cfg.get("scheduler"))
-    _require(cfg.get("tune") in (None, "lr_find"), "tune", cfg.get("tune"), "choose lr_find, or null to train")
-    steps = cfg.get("tune_steps", 100)
-    _require(_is_int(steps) and steps >= 2, "tune_steps", steps, "give a whole number of steps >= 2, e.g. 100")
+
+
+def check_data_fits_run(datamodule: ImageClassificationData, cfg: DictConfig) -> None:
+    """What only the data tells: fewer than two classes (nothing to classify), an empty training split (nothing to
+    learn from) or an empty validation split while validating (nothing to report) is refused. Sets the datamodule
+    up for fitting, as ``trainer.fit`` would."""
+    datamodule.setup("fit")
+    name, sizes = cfg.dataset.name, {split: len(data) for split, data in datamodule.splits.items()}
+    if datamodule.num_classes < 2:
+        raise ConfigError(
+            f"dataset={name} gives {datamodule.num_classes} class here, so there is nothing to classify; "
+            "give dataset.classes at least two indices, or a folder with two class sub-folders or more"
+        )
+    for split, fix in (("train", "lower dataset.val_fraction"), ("val", "raise dataset.val_fraction")):
+        validating = split == "train" or cfg.trainer.get("limit_val_batches") != 0
+        if validating and sizes[split] == 0:
+            raise ConfigError(
+                f"the {split} split of dataset={name} is empty (dataset.val_fraction={cfg.dataset.val_fraction}, "
+                f"{sum(sizes.values())} images); {fix} or add images"
+                + (", or set trainer.limit_val_batches=0 to train without validation" if split == "val" else "")
+            )
+
+
+def check_something_trains(net: ZooModel, finetune: DictConfig) -> None:
+    """Freezing every group of the built model for the whole run would train nothing."""
+    spec = FinetuneSpec(**_plain(finetune))
+    if statically_frozen_groups(net, spec) == net.group_names():
+        raise ConfigError(
+            f"finetune.freeze={list(spec.freeze)} finetune.freeze_until={spec.freeze_until} freezes every group of "
+            f"{type(net).__name__}, so nothing would train; leave the head out: finetune.freeze=[backbone]"
+        )
