@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from zoo import create_model
+
 from .checkpoint import load_training_checkpoint
 from .data import ImageClassificationData
 from .errors import ConfigError
@@ -84,3 +86,27 @@ def checkpoint_model(ckpt_path: str) -> tuple[ZooClassifier, dict[str, Any], Tra
     ckpt = load_training_checkpoint(ckpt_path)
     stored = ckpt.get("datamodule_hyper_parameters", {})
     return load_module(ckpt, ckpt_path), stored, TrainedOn.of_checkpoint(ckpt, ckpt_path)
+
+
+def pretrained_model(name: str, tag: bool | str) -> tuple[ZooClassifier, dict[str, Any], TrainedOn]:
+    """The same three for published weights (``evaluate.py model=resnet20 pretrained=cifar10``): the module holding
+    them, the dataset facts their record states (dataset, input size, normalisation) and what they were trained on.
+    An unknown name or tag is the zoo's one-line ``WeightsError`` listing what exists."""
+    net = create_model(name, pretrained=tag)
+    record = net.weights
+    prep = record.preprocessing
+    in_chans, size = prep.input_size[0], prep.input_size[1]
+    module = ZooClassifier(
+        model={
+            "name": name,
+            "num_classes": record.num_classes,
+            "in_chans": in_chans,
+            "kwargs": dict(record.model_kwargs),
+        },
+        optimizer={},
+        class_names=list(record.class_names),
+        input_size=size,
+    )
+    module.net.load_state_dict(net.state_dict())
+    stored = {"name": record.dataset, "image_size": size, "mean": list(prep.mean), "std": list(prep.std)}
+    return module, stored, TrainedOn(record.name, tuple(record.class_names), in_chans, size)

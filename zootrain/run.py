@@ -22,7 +22,7 @@ from zoo.weights import load_file
 from .callbacks import EvaluationReport, RunPlots
 from .data import ImageClassificationData
 from .errors import ConfigError
-from .evaluation_data import check_data_fits, checkpoint_model, evaluation_datamodule
+from .evaluation_data import check_data_fits, checkpoint_model, evaluation_datamodule, pretrained_model
 from .hardware import auto_precision, set_threads
 from .lr_find import find_lr
 from .model_choice import build_module, choose_model, on_gpu, plain
@@ -124,16 +124,29 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         return run_dir.write_result(trainer, choice.name)
 
 
+def evaluated_model(cfg: DictConfig) -> tuple[Any, dict[str, Any], Any]:
+    """What is evaluated: published weights (``model=<name> pretrained=<tag>``) or a ``train.py`` checkpoint."""
+    if cfg.get("pretrained"):
+        if cfg.get("ckpt_path") or not cfg.get("model"):
+            raise ConfigError("pretrained= evaluates published weights: give model=<name> and no ckpt_path")
+        return pretrained_model(cfg.model.name, cfg.pretrained)
+    if not cfg.get("ckpt_path"):
+        raise ConfigError(
+            "nothing to evaluate: give ckpt_path=<a train.py checkpoint>, or model=<name> pretrained=<tag>"
+        )
+    return checkpoint_model(str(cfg.ckpt_path))
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Rebuild model and data from a ``train.py`` checkpoint, report top-1/top-5/per-class accuracy and a confusion
-    matrix on ``cfg.split`` (``test`` by default; ``val`` reproduces the run's own validation)."""
+    """Rebuild model and data from a ``train.py`` checkpoint or published weights, report top-1/top-5/per-class
+    accuracy and a confusion matrix on ``cfg.split`` (``test`` by default; ``val``: the run's own validation)."""
     if cfg.get("images") or cfg.get("visualize"):
         return predict(cfg)
     if cfg.split not in ("test", "val"):
         raise ConfigError(f"split={cfg.split!r}; choose test or val")
     check_common(cfg)
     set_threads(cfg.get("threads", "auto"))
-    module, trained_with, trained_on = checkpoint_model(str(cfg.ckpt_path))
+    module, trained_with, trained_on = evaluated_model(cfg)
     datamodule = evaluation_datamodule(trained_with, plain(cfg.get("dataset")) or {})
     check_data_fits(trained_on, datamodule)
     if cfg.split == "val":
@@ -141,7 +154,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = EvaluationReport(out_dir, str(cfg.ckpt_path), cfg.get("misclassified", 16), cfg.get("tta"))
+    report = EvaluationReport(out_dir, trained_on.source, cfg.get("misclassified", 16), cfg.get("tta"))
     trainer = build_trainer(cfg, callbacks=[report], logger=False)
     trainer.test(module, datamodule=datamodule, weights_only=True)
     # written by rank 0 of the test processes (they may be spawned: nothing else comes back from them)

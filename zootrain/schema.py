@@ -174,6 +174,8 @@ RANGES: dict[str, tuple[Kind, ...]] = {
     "visualize": (choice("feature_maps", "gradcam"), list_of(choice("feature_maps", "gradcam")), NULL),
     "target_class": (whole(0), TEXT, NULL),
     "misclassified": (whole(0),),
+    "tta": (choice("flip", "flip_crops"), NULL),
+    "pretrained": (BOOL, TEXT, NULL),
     # trainer (the keys and the other types: Lightning's Trainer signature)
     "trainer._target_": (choice("lightning.Trainer", "lightning.pytorch.Trainer"),),
     "trainer.accelerator": (choice("auto", "cpu", "gpu", "cuda", "mps", "tpu"),),
