@@ -66,6 +66,10 @@ def train_queue(args: argparse.Namespace) -> None:
             raise SystemExit(f"{name} stopped (exit {piece['returncode']}); run the same command again to resume")
 
 
+def depth_of(name: str) -> int:
+    return int(name.removeprefix("plain").removeprefix("resnet"))
+
+
 def result_of(run_dir: Path) -> dict | None:
     if not (run_dir / "metrics.json").is_file():
         return None
@@ -75,7 +79,7 @@ def result_of(run_dir: Path) -> dict | None:
     name = metrics["model"]
     return {
         "model": name,
-        "depth": int(name.removeprefix("plain").removeprefix("resnet")),
+        "depth": depth_of(name),
         "epochs": metrics["epochs"],
         "parameters": count_parameters(create_model(name)),
         "final_train_error": curve[-1]["train_error"],
@@ -99,13 +103,14 @@ def draw_figure(results: list[dict], path: Path) -> None:
             x = [p["iterations"] / 1e4 for p in r["curve"]]
             colour = colours[r["depth"]]
             ax.plot(x, [p["train_error"] for p in r["curve"]], "--", color=colour, linewidth=1)
-            ax.plot(x, [p["val_error"] for p in r["curve"]], "-", color=colour, linewidth=2, label=r["model"])
+            label = r["model"] if "epochs" in r else f"{r['model']} (still training)"
+            ax.plot(x, [p["val_error"] for p in r["curve"]], "-", color=colour, linewidth=2, label=label)
         ax.set_title(f"{title} (dashed: training error, bold: validation error)", fontsize=9)
         ax.set_xlabel("iterations (1e4)")
         ax.grid(alpha=0.3)
         ax.legend()
     axes[0].set_ylabel("error (%)")
-    axes[0].set_ylim(0, 40)
+    axes[0].set_ylim(0, 90)
     fig.suptitle("CIFAR-10 JPEG zip, 45k/5k split, the paper's recipe compressed in time (cf. He et al. 2016, Fig. 6)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,18 +132,45 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def partial_curves(runs_dir: Path, names: list[str]) -> dict[str, list[dict]]:
+    """The epochs so far of runs still training: their curves, compared at equal iterations with the finished."""
+    return {n: curve for n in names if (runs_dir / n / "metrics.csv").is_file() and (curve := epoch_rows(runs_dir / n))}
+
+
+def at_common_epoch(results: list[dict], partial: dict[str, list[dict]]) -> dict:
+    """Every run's training and validation error at the last epoch all of them reached (same lr phase, same
+    iterations): the degradation shows there before the unfinished runs end."""
+    curves = {r["model"]: r["curve"] for r in results} | partial
+    epoch = min(len(c) for c in curves.values())
+    return {
+        "epoch": epoch,
+        "errors": {n: {k: c[epoch - 1][k] for k in ("train_error", "val_error")} for n, c in curves.items()},
+    }
+
+
 def report(args: argparse.Namespace) -> list[dict]:
     results = [r for name in MODELS if (r := result_of(args.runs_dir / name)) and r["epochs"] == args.epochs]
     missing = [name for name in MODELS if name not in {r["model"] for r in results}]
+    partial = partial_curves(args.runs_dir, missing)
     print(table(results))
     if missing:
         print(f"not finished at {args.epochs} epochs: {', '.join(missing)}")
+    common = at_common_epoch(results, partial) if results or partial else None
+    if common:
+        print(
+            f"at epoch {common['epoch']} (every run got there): "
+            + ", ".join(
+                f"{n} {e['train_error']:.1f} % train / {e['val_error']:.1f} % val error"
+                for n, e in common["errors"].items()
+            )
+        )
     if args.figure:
-        draw_figure(results, args.figure)
+        draw_figure(results + [{"model": n, "depth": depth_of(n), "curve": c} for n, c in partial.items()], args.figure)
     if args.json:
         settings = {"epochs": args.epochs, "runs_dir": str(args.runs_dir), "overrides": args.override}
+        extra = {"not_finished": missing, "unfinished_curves": partial, "at_common_epoch": common}
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        write_payload(args.json, "resnet_cifar_paper", device, {**settings, "not_finished": missing}, results)
+        write_payload(args.json, "resnet_cifar_paper", device, {**settings, **extra}, results)
     return results
 
 

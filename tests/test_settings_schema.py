@@ -188,3 +188,20 @@ def test_every_range_belongs_to_a_setting_its_source_declares():
     }
     orphans = [key for key in RANGES if "." in key and key.split(".", 1)[1] not in sources[key.split(".", 1)[0]]]
     assert orphans == []
+
+
+def test_an_optuna_search_is_checked_at_the_ends_of_its_intervals():
+    """The basic sweeper cannot expand Optuna's interval(); preflight checks each interval's two ends instead."""
+    from hydra import compose, initialize_config_dir
+
+    from zootrain.cli import _parse, sweep_points
+
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        cfg = compose("train", overrides=["hparams_search=optuna_lr_wd"], return_hydra_config=True)
+    points = sweep_points(cfg, _parse(["optimizer.momentum=0.8,0.9"]))
+    assert sorted(map(tuple, points)) == sorted(
+        (f"optimizer.lr={lr}", f"optimizer.weight_decay={wd}", f"optimizer.momentum={m}")
+        for lr in (0.005, 0.5)
+        for wd in (1e-05, 0.001)
+        for m in (0.8, 0.9)
+    )

@@ -20,7 +20,7 @@ from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
+from hydra.core.override_parser.types import IntervalSweep, Override
 from hydra.errors import HydraException, MissingConfigException
 from hydra.types import RunMode
 from lightning.fabric.utilities.exceptions import MisconfigurationException
@@ -127,13 +127,22 @@ def _parse(overrides: list[str]) -> list[Override]:
         fail(describe_compose_error(err))
 
 
+def _bounds_of_interval(override: Override) -> Override:
+    """An interval (Optuna's ``interval(0.005, 0.5)``) is checked at its two ends: the basic sweeper cannot expand
+    it, and any value between them has the type and range of the ends."""
+    value = override.value()
+    if not isinstance(value, IntervalSweep):
+        return override
+    return _parse([f"{override.get_key_element()}={value.start},{value.end}"])[0]
+
+
 def sweep_points(cfg: DictConfig, parsed: list[Override]) -> list[list[str]]:
     """Each job's swept overrides, as Hydra's basic sweeper expands them: the config's ``hydra.sweeper.params``
     (``hparams_search=lr_wd``), then the command line's."""
     params = cfg.hydra.sweeper.get("params") or {}
     from_config = [f"{key}={value}" for key, value in params.items()]
-    swept = [o for o in parsed if o.is_sweep_override()]
-    batches = BasicSweeper.split_arguments([*_parse(from_config), *swept], max_batch_size=None)
+    swept = [_bounds_of_interval(o) for o in [*_parse(from_config), *parsed] if o.is_sweep_override()]
+    batches = BasicSweeper.split_arguments(swept, max_batch_size=None)
     return [point for batch in batches for point in batch]
 
 
