@@ -32,6 +32,11 @@ SIZE_LIMITS = {
     "evaluate.py": ["trainer.limit_test_batches=2"],
 }
 SIZE_LIMITS["recipe_accuracy.py"] = [f"--override={o}" for o in SIZE_LIMITS["train.py"]]
+# one epoch of one pair; its JSON and figure stay in the working folder (the README's paths name committed files)
+SIZE_LIMITS["resnet_cifar_paper.py"] = [
+    *("--epochs", "1", "--models", "plain20", "resnet20", "--json", "fig6.json", "--figure", "fig6.png"),
+    *SIZE_LIMITS["recipe_accuracy.py"],
+]
 CI_COMMANDS = ("pip install", "ruff ", "python -m pytest")  # .ci/run runs these itself
 NEEDS_GPU = ("trainer=gpu", "trainer=ddp ")
 NEEDS_PLUGIN = {"launcher=submitit_slurm": "hydra_plugins.hydra_submitit_launcher"}
