@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import urllib.error
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 
 import zootrain  # noqa: F401  (registers the config schemas and registry-driven nodes before any compose)
@@ -38,3 +40,17 @@ def make_cfg(tmp_path):
         return compose_config(config_name, [*base, *overrides], tmp_path / run)
 
     return factory
+
+
+@pytest.fixture
+def offline_hub(tmp_path, monkeypatch):
+    """torch.hub's cache in tmp_path; every download attempt recorded and refused, as on a machine offline."""
+    attempts = []
+
+    def refuse(url, dst, **kwargs):
+        attempts.append(url)
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+    return tmp_path / "checkpoints", attempts

@@ -10,7 +10,6 @@ import importlib.util
 import inspect
 import math
 import re
-import urllib.error
 from pathlib import Path
 
 import pytest
@@ -181,29 +180,15 @@ def test_inception_v3_published_weights_get_transform_input(monkeypatch):
     assert model.transform_input and model.info.mean == IMAGENET_MEAN  # inputs stay ImageNet-normalised
 
 
-@pytest.fixture
-def hub_cache(tmp_path, monkeypatch):
-    """torch.hub's cache in tmp_path, and any download attempt recorded and refused (as offline)."""
-    attempts = []
-
-    def offline(url, dst, **kwargs):
-        attempts.append(url)
-        raise urllib.error.URLError("network is unreachable")
-
-    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path))
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    return tmp_path / "checkpoints", attempts
-
-
-def test_pretrained_offline_names_the_file_to_place(hub_cache):
-    cache, attempts = hub_cache
+def test_pretrained_offline_names_the_file_to_place(offline_hub):
+    cache, attempts = offline_hub
     with pytest.raises(WeightsError, match=re.escape(str(cache / "resnet18-f37072fd.pth"))):
         create_model("resnet18", pretrained=True)
     assert attempts == ["https://download.pytorch.org/models/resnet18-f37072fd.pth"]
 
 
-def test_pretrained_loads_the_cached_file_and_checks_its_hash(hub_cache, monkeypatch):
-    cache, attempts = hub_cache
+def test_pretrained_loads_the_cached_file_and_checks_its_hash(offline_hub, monkeypatch):
+    cache, attempts = offline_hub
     cache.mkdir()
     source = _model("resnet18_cifar")
     path = cache / "resnet18_cifar-weights.pth"
@@ -226,8 +211,8 @@ def test_pretrained_loads_the_cached_file_and_checks_its_hash(hub_cache, monkeyp
     monkeypatch.setitem(zoo.catalog.catalogue(), record.name, dataclasses.replace(record, sha256="00000000"))
     with pytest.raises(WeightsError, match="SHA-256"):
         create_model("resnet18_cifar", pretrained=True)
-    with pytest.raises(WeightsError, match="pretrained=True: resnet20 has no published weights; models with weights"):
-        create_model("resnet20", pretrained=True)
+    with pytest.raises(WeightsError, match="pretrained=True: plain56 has no published weights; models with weights"):
+        create_model("plain56", pretrained=True)
 
 
 def test_torch_hub_has_every_model():
