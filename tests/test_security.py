@@ -53,7 +53,14 @@ def test_a_checkpoints_stored_data_paths_are_never_written_to(tmp_path):
     trained = train(
         compose_config(
             "train",
-            [*quiet, *where, "dataset=cifar10", "dataset.batch_size=8", "trainer.max_epochs=1"],
+            [
+                *quiet,
+                *where,
+                "dataset=cifar10",
+                "dataset.batch_size=8",
+                "dataset.val_fraction=0.34",
+                "trainer.max_epochs=1",
+            ],
             tmp_path / "train",
         )
     )
