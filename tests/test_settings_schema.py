@@ -16,7 +16,7 @@ from test_bad_input import QUICK
 
 from zoo import list_models
 from zoo.registry import model_arguments
-from zootrain.data import DatasetConfig
+from zootrain.data import DataConfigError, DatasetConfig
 from zootrain.errors import ConfigError
 from zootrain.finetune import FinetuneSpec
 from zootrain.optim import OPTIMIZERS, SCHEDULERS
@@ -115,15 +115,16 @@ def test_every_key_of_the_evaluate_config_has_a_type_and_range(tmp_path):
     "overrides, expected",
     [
         (["dataset.val_fraction=0"], "the val split of dataset=digits is empty"),
-        (["dataset.classes=[3]"], "gives 1 class here, so there is nothing to classify"),
+        (["dataset.classes=[3]"], "digits has only the class 3 to learn; a classifier needs at least 2"),
         (["finetune.freeze=[backbone,head]"], "freezes every group of LeNet5, so nothing would train"),
         (["finetune.freeze_until=head"], "freezes every group of LeNet5, so nothing would train"),
     ],
 )
 def test_a_run_that_could_not_mean_anything_is_refused_before_anything_is_written(tmp_path, overrides, expected):
-    with pytest.raises(ConfigError, match=expected):
+    with pytest.raises((ConfigError, DataConfigError), match=expected):
         train(compose_config("train", [*QUICK, "threads=1", *overrides], tmp_path / "run"))
-    assert not (tmp_path / "run").exists()
+    # the run directory's lock (taken before any check) is all there is: no settings, metrics or checkpoints
+    assert [p.name for p in (tmp_path / "run").iterdir()] == [".lock"]
 
 
 def test_training_without_validation_stays_possible(tmp_path):
