@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-LAYERED_PACKAGES = ["zoo"]
+LAYERED_PACKAGES = ["zoo", "zootrain"]
 
 
 def module_name(path: Path) -> str:
