@@ -188,7 +188,9 @@ def test_duplicate_registration_raises():
         raise AssertionError("never built")
 
     with pytest.raises(ValueError, match="already registered"):
-        zoo.register_model(ResNet, paper="x", input_size=(3, 32, 32), min_input_size=(3, 32, 32))(resnet18)
+        zoo.register_model(ResNet, paper="x", input_size=(3, 32, 32), min_input_size=(3, 32, 32), family="resnet")(
+            resnet18
+        )
 
 
 def test_list_models_glob_is_sorted():
