@@ -364,9 +364,12 @@ def parse_train_run_args(parser: argparse.ArgumentParser, argv: Sequence[str] | 
     return args
 
 
+PIECES = "pieces.json"  # in a run directory: wall seconds, exit code and command of every invocation
+
+
 def run_train(experiment: str, run_dir: Path, overrides: Sequence[str] = (), threads: int | None = None) -> dict:
     """``python train.py experiment=<experiment>`` in ``run_dir`` (resumed if unfinished), without a progress bar:
-    its wall seconds, exit code and command."""
+    its wall seconds, exit code and command, also appended to the run directory's ``pieces.json``."""
     command = [
         sys.executable,
         "train.py",
@@ -379,7 +382,28 @@ def run_train(experiment: str, run_dir: Path, overrides: Sequence[str] = (), thr
     progress(" ".join(command[1:]))
     started = time.perf_counter()
     done = subprocess.run(command, cwd=REPO_ROOT, check=False)
-    return {"wall_s": time.perf_counter() - started, "returncode": done.returncode, "command": command[1:]}
+    piece = {"wall_s": time.perf_counter() - started, "returncode": done.returncode, "command": command[1:]}
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    (Path(run_dir) / PIECES).write_text(json.dumps([*pieces_of(run_dir), piece], indent=2))
+    return piece
+
+
+def pieces_of(run_dir: Path) -> list[dict]:
+    """Every invocation ``run_train`` made in ``run_dir`` so far."""
+    log = Path(run_dir) / PIECES
+    return json.loads(log.read_text()) if log.is_file() else []
+
+
+def train_to_end(experiment: str, run_dir: Path, overrides: Sequence[str] = (), threads: int | None = None) -> dict:
+    """``run_train``, then the finished run's ``metrics.json``; an unfinished run stops the benchmark with the
+    way to resume it."""
+    piece = run_train(experiment, run_dir, overrides, threads)
+    finished = Path(run_dir) / "metrics.json"
+    if piece["returncode"] != 0 or not finished.is_file():
+        raise SystemExit(
+            f"the run in {run_dir} stopped (exit {piece['returncode']}); run the same command again to resume"
+        )
+    return json.loads(finished.read_text())
 
 
 def write_payload(path: Path, script: str, device: torch.device, settings: dict, results: list[dict]) -> None:

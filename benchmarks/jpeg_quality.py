@@ -35,12 +35,19 @@ import zipfile
 from pathlib import Path, PurePath
 
 import torch
-from common import REPO_ROOT, add_train_run_args, parse_train_run_args, progress, run_train, write_payload
+from common import (
+    REPO_ROOT,
+    add_train_run_args,
+    parse_train_run_args,
+    pieces_of,
+    progress,
+    train_to_end,
+    write_payload,
+)
 
 ZIP_ENV = "CNN_ZOO_CIFAR10_ZIP"
 SUBSAMPLING = 2  # PIL's code for 4:2:0, as the shipped zip
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-PIECES = "pieces.json"
 
 
 # ----- re-encoded zips -----
@@ -158,15 +165,8 @@ def psnr(source: Path, other: Path, count: int, seed: int = 0) -> dict:
 def train_on(zip_path: Path, run_dir: Path, args: argparse.Namespace) -> dict:
     """One run of the recipe on ``zip_path`` in ``run_dir`` (resumed if unfinished, skipped if finished)."""
     overrides = [f"model={args.model}", f"dataset.zip_path={zip_path}", f"trainer.max_epochs={args.epochs}"]
-    piece = run_train(args.experiment, run_dir, [*overrides, *args.override], args.threads)
-    log = run_dir / PIECES
-    pieces = (json.loads(log.read_text()) if log.is_file() else []) + [piece]
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log.write_text(json.dumps(pieces, indent=2))
-    finished = run_dir / "metrics.json"
-    if piece["returncode"] != 0 or not finished.is_file():
-        raise SystemExit(f"the run in {run_dir} stopped (exit {piece['returncode']}); run the same command to resume")
-    metrics = json.loads(finished.read_text())
+    metrics = train_to_end(args.experiment, run_dir, [*overrides, *args.override], args.threads)
+    pieces = pieces_of(run_dir)
     return {
         "model": metrics["model"],
         "epochs": metrics["epochs"],

@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 from pathlib import Path
 
 import torch
-from common import add_train_run_args, parse_train_run_args, run_train, write_payload
-
-PIECES = "pieces.json"  # in the run directory: wall seconds and exit code of every invocation
+from common import add_train_run_args, parse_train_run_args, pieces_of, train_to_end, write_payload
 
 
 def validation_curve(run_dir: Path) -> list[dict]:
@@ -40,15 +37,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--run-dir", type=Path, required=True, help="the run's directory (resumed if unfinished)")
     add_train_run_args(parser)
     args = parse_train_run_args(parser, argv)
-    log = args.run_dir / PIECES
-    piece = run_train(args.experiment, args.run_dir, args.override, args.threads)
-    pieces = (json.loads(log.read_text()) if log.is_file() else []) + [piece]
-    args.run_dir.mkdir(parents=True, exist_ok=True)
-    log.write_text(json.dumps(pieces, indent=2))
-    finished = args.run_dir / "metrics.json"
-    if piece["returncode"] != 0 or not finished.is_file():
-        raise SystemExit(f"the run in {args.run_dir} has not finished; run the same command again to resume it")
-    metrics = json.loads(finished.read_text())
+    metrics = train_to_end(args.experiment, args.run_dir, args.override, args.threads)
+    pieces = pieces_of(args.run_dir)
     curve = validation_curve(args.run_dir)
     result = {
         "experiment": args.experiment,

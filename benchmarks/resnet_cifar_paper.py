@@ -13,7 +13,8 @@ error bold, against iterations; plain left, ResNet right).
     python benchmarks/resnet_cifar_paper.py --runs-dir /work/paper_runs/fig6 --epochs 10 --threads 1 \
         --models resnet20 resnet56 resnet32 resnet44
     python benchmarks/resnet_cifar_paper.py --runs-dir /work/paper_runs/fig6 --epochs 10 --report \
-        --json benchmarks/results/resnet_cifar_paper.json --figure docs/images/resnet_cifar_figure6.png
+        --json benchmarks/results/resnet_cifar_paper.json --figure docs/images/resnet_cifar_figure6.png \
+        --earlier benchmarks/results/resnet_cifar_paper.json
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import json
 from pathlib import Path
 
 import torch
-from common import add_train_run_args, parse_train_run_args, run_train, write_payload
+from common import add_train_run_args, parse_train_run_args, pieces_of, run_train, write_payload
 
 from zoo import count_parameters, create_model
 
@@ -34,7 +35,6 @@ MODELS = tuple(f"{kind}{depth}" for kind in ("plain", "resnet") for depth in DEP
 # the single figures of the table); plain nets' errors are read off Figure 6, not tabulated
 PAPER_TEST_ERROR = {"resnet20": 8.75, "resnet32": 7.51, "resnet44": 7.17, "resnet56": 6.97}
 STEPS_PER_EPOCH = 45_000 // 128  # 351 batches of the 45,000 training images (the last partial one is dropped)
-PIECES = "pieces.json"
 
 
 def epoch_rows(run_dir: Path) -> list[dict]:
@@ -58,10 +58,6 @@ def train_queue(args: argparse.Namespace) -> None:
     for name in args.models:
         run_dir = args.runs_dir / name
         piece = run_train("cifar10_resnet20", run_dir, [f"model={name}", *overrides], args.threads)
-        log = run_dir / PIECES
-        pieces = (json.loads(log.read_text()) if log.is_file() else []) + [piece]
-        run_dir.mkdir(parents=True, exist_ok=True)
-        log.write_text(json.dumps(pieces, indent=2))
         if piece["returncode"] != 0:
             raise SystemExit(f"{name} stopped (exit {piece['returncode']}); run the same command again to resume")
 
@@ -75,7 +71,7 @@ def result_of(run_dir: Path) -> dict | None:
         return None
     metrics = json.loads((run_dir / "metrics.json").read_text())
     curve = epoch_rows(run_dir)
-    pieces = json.loads((run_dir / PIECES).read_text()) if (run_dir / PIECES).is_file() else []
+    pieces = pieces_of(run_dir)
     name = metrics["model"]
     return {
         "model": name,
@@ -148,8 +144,23 @@ def at_common_epoch(results: list[dict], partial: dict[str, list[dict]]) -> dict
     }
 
 
+def carried_over(path: Path | None, epochs: int, runs_dir: Path) -> list[dict]:
+    """Finished results of an earlier report whose run directories are not here any more (another session's
+    machine): kept, each marked with the report and commit it comes from, unless the network is training again."""
+    if path is None or not path.is_file():
+        return []
+    earlier = json.loads(path.read_text())
+    source = {"created": earlier["created"], "git_commit": earlier["environment"].get("git_commit")}
+    return [
+        {**r, "carried_from": r.get("carried_from", source)}
+        for r in earlier["results"]
+        if r["epochs"] == epochs and not (runs_dir / r["model"]).exists()
+    ]
+
+
 def report(args: argparse.Namespace) -> list[dict]:
     results = [r for name in MODELS if (r := result_of(args.runs_dir / name)) and r["epochs"] == args.epochs]
+    results += carried_over(args.earlier, args.epochs, args.runs_dir)
     missing = [name for name in MODELS if name not in {r["model"] for r in results}]
     partial = partial_curves(args.runs_dir, missing)
     print(table(results))
@@ -181,6 +192,9 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, help="the queue to train")
     parser.add_argument("--report", action="store_true", help="train nothing; only report the finished runs")
     parser.add_argument("--figure", type=Path, help="draw Figure 6 of the finished runs into this PNG")
+    parser.add_argument(
+        "--earlier", type=Path, help="an earlier report's JSON: its finished runs whose directories are gone count too"
+    )
     add_train_run_args(parser)
     args = parse_train_run_args(parser, argv)
     if args.epochs < 1:

@@ -25,6 +25,7 @@ SMOKE_TESTED = {
     "busy_machine.py",
     "cpu_fast_path.py",
     "default_run.py",
+    "feature_accuracy.py",
     "finetune_value.py",
     "jpeg_quality.py",
     "data_path.py",
@@ -501,6 +502,31 @@ def test_resnet_cifar_paper_trains_its_queue_and_reports_figure_6(tmp_path, fake
         "resnet44",
         "resnet56",
     }
+    # a later session without those run directories keeps their finished rows, saying where they come from
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(json.dumps(payload))
+    moved = ["--runs-dir", str(tmp_path / "new_runs"), "--epochs", "1", "--report", "--earlier", str(earlier)]
+    carried = {r["model"]: r for r in run_benchmark("resnet_cifar_paper.py", tmp_path, *moved)["results"]}
+    assert {n: r["curve"] for n, r in carried.items()} == {n: r["curve"] for n, r in rows.items()}
+    assert {r["carried_from"]["created"] for r in carried.values()} == {payload["created"]}
+
+
+def test_feature_accuracy_runs_each_variant_beside_the_baseline_and_compares_means(tmp_path, fake_cifar_zip):
+    """Baseline and EMA, two seeds each: four runs, one row per variant, the baseline's difference 0."""
+    limits = ["trainer.limit_train_batches=2", f"dataset.zip_path={fake_cifar_zip}", "dataset.batch_size=16"]
+    args = ["--runs-dir", str(tmp_path / "runs"), "--epochs", "1", "--variants", "ema", "--seeds", "0", "1"]
+    payload = run_benchmark("feature_accuracy.py", tmp_path, *args, *(f"--override={o}" for o in limits))
+    rows = {r["variant"]: r for r in payload["results"]}
+    assert sorted(rows) == ["baseline", "ema"] and rows["baseline"]["vs_baseline_points"] == 0
+    assert [(r["variant"], r["seed"]) for r in payload["settings"]["runs"]] == [
+        ("baseline", 0),
+        ("ema", 0),
+        ("baseline", 1),
+        ("ema", 1),
+    ]
+    accs = [r["val_acc"] for r in payload["settings"]["runs"] if r["variant"] == "ema"]
+    assert rows["ema"]["mean_val_acc"] == pytest.approx(sum(accs) / 2)
+    assert rows["ema"]["spread"] == pytest.approx(max(accs) - min(accs))
 
 
 def _spinner_processes() -> list[str]:

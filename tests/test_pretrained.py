@@ -164,8 +164,25 @@ def test_transforms_give_the_model_its_input_size(name, size):
 
 def test_cifar_training_transform_is_the_papers_pad_and_crop():
     steps = [type(t).__name__ for t in create_transform(resolve_data_config("resnet20"), training=True).transforms]
-    assert steps[:3] == ["Resize", "RandomCrop", "RandomHorizontalFlip"]
-    crop = create_transform(resolve_data_config("resnet20"), training=True).transforms[1]
+    assert steps[:4] == ["ToImage", "Resize", "RandomCrop", "RandomHorizontalFlip"]
+    crop = create_transform(resolve_data_config("resnet20"), training=True).transforms[2]
     assert crop.padding == [4, 4, 4, 4]
     large = [type(t).__name__ for t in create_transform(resolve_data_config("resnet50"), training=True).transforms]
-    assert large[:2] == ["RandomResizedCrop", "RandomHorizontalFlip"]
+    assert large[:3] == ["ToImage", "RandomResizedCrop", "RandomHorizontalFlip"]
+
+
+def test_the_training_layer_prepares_images_with_the_library_users_transform():
+    """Evaluation of in-memory data and of image files, one image and a batch: zootrain's numbers are
+    zoo.create_transform's for the same data config, and a PIL image gives its tensor's numbers."""
+    from zootrain.data.augment import data_config, preprocess
+
+    mean, std = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
+    batch = torch.randint(0, 256, (4, 3, 40, 40), dtype=torch.uint8)
+    for centre_crop in (False, True):
+        config = data_config(32, mean, std, centre_crop)
+        assert config.resize_size == (37 if centre_crop else 32)
+        expected = torch.stack([create_transform(config)(image) for image in batch])
+        torch.testing.assert_close(preprocess(32, mean, std, centre_crop)(batch), expected)
+    image = Image.fromarray(batch[0].permute(1, 2, 0).numpy())
+    config = resolve_data_config("resnet20")
+    torch.testing.assert_close(create_transform(config)(image), create_transform(config)(batch[0]))

@@ -80,35 +80,45 @@ def resolve_data_config(source: nn.Module | str | WeightsRecord) -> DataConfig:
     return _from_weights(weights, info.input_size[0]) if weights is not None else _from_info(info)
 
 
-def create_transform(config: DataConfig, training: bool = False, hflip: bool = True):
-    """A torchvision v2 transform from a PIL image (or uint8 tensor) to the model's normalised float tensor.
-
-    Evaluation: resize, center crop, to float in [0, 1], normalise. Training on small images: resize, 4-pixel
-    padding and a random crop (the ResNet paper's CIFAR augmentation); on larger ones a random resized crop. Both
-    flip horizontally unless ``hflip=False`` (digits and text are not mirror-symmetric).
-    """
+def evaluation_geometry(config: DataConfig) -> list:
+    """Resize the shorter side to ``resize_size``, then center-crop to the input size."""
     from torchvision.transforms import v2  # here, not at the top: it takes seconds and `import zoo` does not need it
 
-    channels, height, width = config.input_size
     interpolation = v2.InterpolationMode(config.interpolation)
-    if training and config.small_images:
-        geometry = [
-            v2.Resize((height, width), interpolation, antialias=True),
-            v2.RandomCrop((height, width), padding=PAD_CROP_PIXELS),
-        ]
-    elif training:
-        geometry = [v2.RandomResizedCrop((height, width), interpolation=interpolation, antialias=True)]
+    size = tuple(config.input_size[1:])
+    return [v2.Resize(config.resize_size, interpolation, antialias=True), v2.CenterCrop(size)]
+
+
+def training_geometry(config: DataConfig, hflip: bool = True) -> list:
+    """Small images: resize, 4-pixel padding and a random crop (the ResNet paper's CIFAR augmentation); larger
+    ones: a random resized crop. Then a horizontal flip unless ``hflip=False``."""
+    from torchvision.transforms import v2
+
+    interpolation = v2.InterpolationMode(config.interpolation)
+    size = tuple(config.input_size[1:])
+    if config.small_images:
+        geometry = [v2.Resize(size, interpolation, antialias=True), v2.RandomCrop(size, padding=PAD_CROP_PIXELS)]
     else:
-        geometry = [v2.Resize(config.resize_size, interpolation, antialias=True), v2.CenterCrop((height, width))]
-    flip = [v2.RandomHorizontalFlip()] if training and hflip else []
-    grey = [v2.Grayscale(1)] if channels == 1 else []
-    return v2.Compose(
-        [
-            *geometry,
-            *flip,
-            v2.ToImage(),
-            *grey,
-            v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(list(config.mean), list(config.std)),
-        ]
-    )
+        geometry = [v2.RandomResizedCrop(size, interpolation=interpolation, antialias=True)]
+    return geometry + ([v2.RandomHorizontalFlip()] if hflip else [])
+
+
+def model_input_steps(config: DataConfig) -> list:
+    """uint8 image(s) at the input size -> the model's channels, floats in [0, 1], normalised."""
+    from torchvision.transforms import v2
+
+    grey = [v2.Grayscale(1)] if config.input_size[0] == 1 else []
+    return [*grey, v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(config.mean), list(config.std))]
+
+
+def create_transform(config: DataConfig, training: bool = False, hflip: bool = True):
+    """A torchvision v2 transform from a PIL image or uint8 tensor (one image or a batch) to the model's
+    normalised float tensor: ``evaluation_geometry`` or ``training_geometry``, then ``model_input_steps``.
+
+    The image becomes a tensor first, so a PIL image and its tensor give the same numbers; ``zootrain`` builds its
+    training, evaluation and prediction transforms from these same steps.
+    """
+    from torchvision.transforms import v2
+
+    geometry = training_geometry(config, hflip) if training else evaluation_geometry(config)
+    return v2.Compose([v2.ToImage(), *geometry, *model_input_steps(config), v2.ToPureTensor()])

@@ -4,11 +4,13 @@ A training image goes through four steps; each augmentation is written once, in 
 
 1. geometry (``policy`` other than ``none``): in-memory images (small, one size) are cropped at a random offset
    within a zero border of side // 8 and flipped, a whole batch at once with each image's own draw
-   (``random_crop``, ``random_hflip``); image files get torchvision's ``RandomResizedCrop`` + flip in the workers.
+   (``random_crop``, ``random_hflip``); image files get the zoo's training geometry (``RandomResizedCrop``, or
+   pad-and-crop for small images) + flip in the workers.
 2. the policy's image op (``IMAGE_OPS``: RandAugment, TrivialAugmentWide, AutoAugment), a torchvision v2
    transform on each uint8 image: in the workers for files, image by image over the batch for in-memory data.
 3. ``preprocess``, the deterministic step shared with evaluation and prediction: resize (files: resize + centre
-   crop), scale to [0, 1], normalise. It runs on one image or on a whole batch alike.
+   crop), scale to [0, 1], normalise. It runs on one image or on a whole batch alike, and it is
+   ``zoo.create_transform``: library users and training prepare images with the same code.
 4. ``erasing`` (torchvision's RandomErasing, i.e. Cutout with p and a random box) on each normalised image, and
    ``mixup_alpha`` / ``cutmix_alpha`` (torchvision's MixUp / CutMix) on the batch with its labels: a mixed batch is
    ``(images, labels, targets)``, the class probabilities ``targets`` for the loss, ``labels`` for accuracy.
@@ -30,8 +32,16 @@ from torch import Tensor
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from zoo.data_config import (
+    CROP_FRACTION,
+    DataConfig,
+    create_transform,
+    evaluation_geometry,
+    model_input_steps,
+    training_geometry,
+)
+
 CROP_PADDING_DIVISOR = 8  # in-memory images: random crop within a zero border of side // 8 (4 px for CIFAR)
-EVAL_RESIZE_RATIO = 256 / 224  # image files: resize to size * this, then centre-crop to size (ImageNet's eval)
 
 # The policies of dataset.augment: ``none``; ``crop_flip`` (step 1 alone); the others add their op after step 1.
 IMAGE_OPS: dict[str, Callable[[], v2.Transform] | None] = {
@@ -75,23 +85,20 @@ class Augmentation:
 
 
 # ----- step 3, deterministic: evaluation, prediction, and the end of every training pipeline -----
-def normalise_steps(mean, std) -> list[v2.Transform]:
-    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
-
-
-def resize_steps(image_size: int, centre_crop: bool) -> list[v2.Transform]:
-    """``centre_crop`` (image files): resize the short side, centre-crop; else resize to a square."""
-    if centre_crop:
-        return [v2.Resize(round(image_size * EVAL_RESIZE_RATIO), antialias=True), v2.CenterCrop(image_size)]
-    return [v2.Resize((image_size, image_size), antialias=True)]
+def data_config(image_size: int, mean, std, centre_crop: bool) -> DataConfig:
+    """The zoo's data config of this data: ``centre_crop`` (image files) resizes the short side to ``image_size /
+    zoo.data_config.CROP_FRACTION`` (ImageNet's evaluation) before the crop; in-memory images (square) are resized
+    to ``image_size``."""
+    resize = round(image_size / CROP_FRACTION) if centre_crop else image_size
+    return DataConfig(
+        input_size=(len(mean), image_size, image_size), mean=tuple(mean), std=tuple(std), resize_size=resize
+    )
 
 
 def preprocess(image_size: int, mean, std, centre_crop: bool) -> v2.Compose:
     """uint8 image(s) or a PIL image -> normalised float at ``image_size``: the same numbers one image at a time or
-    for a whole batch."""
-    return v2.Compose(
-        [v2.ToImage(), *resize_steps(image_size, centre_crop), *normalise_steps(mean, std), v2.ToPureTensor()]
-    )
+    for a whole batch. It is ``zoo.create_transform`` of ``data_config``, the transform library users get."""
+    return create_transform(data_config(image_size, mean, std, centre_crop))
 
 
 # ----- seeded draws: torchvision's transforms draw from the global RNG -----
@@ -115,15 +122,16 @@ def each_image(transform: v2.Transform, images: Tensor, seed: int) -> Tensor:
 
 # ----- one image at a time: image files in DataLoader workers -----
 def file_transform(augmentation: Augmentation | None, image_size: int, mean, std) -> v2.Compose:
-    """The per-image pipeline of image files; ``None``: no augmentation (``preprocess``)."""
+    """The per-image pipeline of image files; ``None``: no augmentation (``preprocess``). The geometry is the zoo's
+    (``zoo.data_config.training_geometry``: a random resized crop, or pad-and-crop for small images)."""
+    config = data_config(image_size, mean, std, centre_crop=True)
     if augmentation is None:
-        return preprocess(image_size, mean, std, centre_crop=True)
+        return create_transform(config)
     if augmentation.geometric():
-        flip = v2.RandomHorizontalFlip() if augmentation.hflip else None
-        geometry = [v2.RandomResizedCrop(image_size, antialias=True), flip]
+        geometry = training_geometry(config, augmentation.hflip)
     else:
-        geometry = resize_steps(image_size, centre_crop=True)
-    steps = [v2.ToImage(), *geometry, augmentation.image_op(), *normalise_steps(mean, std), augmentation.eraser()]
+        geometry = evaluation_geometry(config)
+    steps = [v2.ToImage(), *geometry, augmentation.image_op(), *model_input_steps(config), augmentation.eraser()]
     return v2.Compose([step for step in steps if step is not None] + [v2.ToPureTensor()])
 
 
