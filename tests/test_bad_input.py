@@ -92,6 +92,7 @@ def test_the_table_has_at_least_forty_rows():
         ("evaluate.py", ["ckpt_path={evil}"]),
     ],
 )
+@pytest.mark.integration
 def test_the_terminal_shows_one_error_line_and_no_traceback(script, args, files, tmp_path):
     args = [a.format(**files) for a in args]
     proc = subprocess.run(
@@ -106,6 +107,7 @@ def test_the_terminal_shows_one_error_line_and_no_traceback(script, args, files,
     assert last.startswith("error: "), proc.stderr
 
 
+@pytest.mark.integration
 def test_a_traceback_is_shown_when_asked_for(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(REPO / "train.py"), "seed=abc", f"paths.log_dir={tmp_path}"],

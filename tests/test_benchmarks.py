@@ -18,6 +18,8 @@ import pytest
 
 from zootrain.data import CIFAR10_CLASSES, ZIP_ENV
 
+pytestmark = pytest.mark.integration  # each runs a benchmark script whole, in a subprocess
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = REPO_ROOT / "benchmarks"
 SMOKE_TESTED = {

@@ -117,6 +117,7 @@ def test_an_unknown_tta_is_one_error_naming_the_choices(make_cfg):
 
 
 # ----- experiment loggers -----
+@pytest.mark.integration
 def test_mlflow_logs_the_resolved_config_and_the_final_metrics_offline(make_cfg, tmp_path):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
@@ -190,6 +191,7 @@ def test_the_sweep_summary_reads_each_points_objective_and_failure(tmp_path):
     )
 
 
+@pytest.mark.integration
 def test_a_grid_sweep_writes_its_summary_where_it_ran(tmp_path):
     done = _train_cli(tmp_path, "-m", "optimizer.lr=0.02,0.05", "sweep_name=tiny", f"paths.log_dir={tmp_path}", *TINY)
     sweep = tmp_path / "train" / "multiruns" / "tiny"
@@ -200,6 +202,7 @@ def test_a_grid_sweep_writes_its_summary_where_it_ran(tmp_path):
     assert "sweep: 2 points, 2 completed, 0 failed; best" in done.stdout + done.stderr
 
 
+@pytest.mark.integration
 def test_an_optuna_search_writes_the_same_summary(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     search = ["hparams_search=optuna_lr_wd", "hydra.sweeper.n_trials=2", "sweep_name=opt", f"paths.log_dir={tmp_path}"]
@@ -210,6 +213,7 @@ def test_an_optuna_search_writes_the_same_summary(tmp_path):
 
 
 # ----- the console -----
+@pytest.mark.integration
 def test_a_run_prints_its_resolved_config_first_and_a_fast_dev_run_says_it_wrote_no_checkpoint(tmp_path):
     done = _train_cli(tmp_path, f"hydra.run.dir={tmp_path / 'run'}", "trainer.fast_dev_run=true", "optimizer.lr=0.0123")
     shown = done.stdout + done.stderr

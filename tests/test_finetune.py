@@ -8,6 +8,7 @@ import lightning as L
 import pytest
 import torch
 import torchvision
+from conftest import compose_config
 
 from zoo import create_model
 from zoo.weights import WeightsError, load_pretrained
@@ -16,10 +17,10 @@ from zootrain.finetune import FinetuneSpec, build_param_groups, freeze_for_run
 from zootrain.run import train
 
 QUICK = [
-    "dataset.batch_size=32",
+    "dataset.batch_size=16",
     "trainer.max_epochs=1",
-    "trainer.limit_train_batches=4",
-    "trainer.limit_val_batches=2",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
     "trainer.num_sanity_val_steps=0",
 ]
 
@@ -58,6 +59,7 @@ def _keys_in(model, groups):
     return [k for k in model.state_dict() if any(k.startswith(p + ".") for p in paths)]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("policy", ["eval", "frozen", "train"])
 def test_frozen_groups_stay_bit_identical(make_cfg, policy):
     snap = Snapshot()
@@ -94,9 +96,10 @@ def test_a_misnamed_group_lists_the_valid_ones(make_cfg):
         train(make_cfg("model=resnet18", *QUICK, "finetune.freeze=[layer1]"))
 
 
+@pytest.mark.integration
 def test_each_group_lr_follows_the_schedule(make_cfg):
     snap = Snapshot()
-    base, decay, head_mult, steps = 0.05, 0.5, 10.0, 4
+    base, decay, head_mult, steps = 0.05, 0.5, 10.0, 2
     train(
         make_cfg(
             "model=resnet18",
@@ -119,12 +122,16 @@ def test_each_group_lr_follows_the_schedule(make_cfg):
             assert snap.lrs[name + suffix] == pytest.approx(base * mult * factor, rel=1e-9), name
 
 
-def _digits_checkpoint(make_cfg, *overrides):
-    return train(make_cfg("model=resnet18", *QUICK, *overrides, run="pretrain"))["last_model_path"]
+@pytest.fixture(scope="module")
+def digits_checkpoint(tmp_path_factory):
+    """A resnet18 run on the digits (what each fine-tuning test starts from), trained once for the module."""
+    folder = tmp_path_factory.mktemp("pretrain")
+    quiet = ["trainer.accelerator=cpu", "callbacks.progress_bar.refresh_rate=0", f"paths.data_dir={folder / 'data'}"]
+    return train(compose_config("train", ["model=resnet18", *quiet, *QUICK], folder / "run"))["last_model_path"]
 
 
-def test_head_swap_to_fewer_classes_loads_every_other_tensor(make_cfg):
-    ckpt = _digits_checkpoint(make_cfg)
+def test_head_swap_to_fewer_classes_loads_every_other_tensor(make_cfg, digits_checkpoint):
+    ckpt = digits_checkpoint
     saved = {k.removeprefix("net."): v for k, v in torch.load(ckpt, weights_only=True)["state_dict"].items()}
     net = create_model("resnet18_cifar", num_classes=5, in_chans=1)
     report = load_pretrained(net, ckpt)
@@ -194,8 +201,8 @@ def test_another_architecture_is_refused_naming_both(tmp_path):
         ),
     ],
 )
-def test_gradual_unfreezing_thaws_groups_on_schedule(make_cfg, strategy, expected):
-    ckpt = _digits_checkpoint(make_cfg)
+def test_gradual_unfreezing_thaws_groups_on_schedule(make_cfg, strategy, expected, digits_checkpoint):
+    ckpt = digits_checkpoint
     snap = Snapshot()
     train(
         make_cfg(
@@ -225,8 +232,8 @@ class ReplicaWeights(L.Callback):
         torch.save(pl_module.net.state_dict(), f"{self.folder}/rank{trainer.global_rank}.pt")
 
 
-def test_gradual_unfreezing_keeps_ddp_replicas_identical(make_cfg, tmp_path):
-    ckpt = _digits_checkpoint(make_cfg)
+def test_gradual_unfreezing_keeps_ddp_replicas_identical(make_cfg, tmp_path, digits_checkpoint):
+    ckpt = digits_checkpoint
     train(
         make_cfg(
             "model=resnet18",
@@ -249,8 +256,8 @@ def test_gradual_unfreezing_keeps_ddp_replicas_identical(make_cfg, tmp_path):
     assert thawed and all(not torch.equal(ranks[0][k], start[k]) for k in thawed)  # the backbone did train
 
 
-def test_freeze_is_honoured_under_gradual_unfreezing(make_cfg):
-    ckpt = _digits_checkpoint(make_cfg)
+def test_freeze_is_honoured_under_gradual_unfreezing(make_cfg, digits_checkpoint):
+    ckpt = digits_checkpoint
     snap = Snapshot()
     train(
         make_cfg(
@@ -268,8 +275,8 @@ def test_freeze_is_honoured_under_gradual_unfreezing(make_cfg):
     assert [epoch["stage1"] for epoch in snap.trainable] == [False, True]  # thawed at epoch 1
 
 
-def test_unfreezing_at_epoch_zero_trains_everything_from_the_start(make_cfg):
-    ckpt = _digits_checkpoint(make_cfg)
+def test_unfreezing_at_epoch_zero_trains_everything_from_the_start(make_cfg, digits_checkpoint):
+    ckpt = digits_checkpoint
     snap = Snapshot()
     train(
         make_cfg(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_zoo_contract import HEAVY
+from test_zoo_contract import HEAVY, REPRESENTATIVES
 
 from zoo import create_model, list_models
 
@@ -27,7 +27,8 @@ GOLDEN_FILE = Path(__file__).parent / "golden" / "initial_weights.json"
 SEED = 0
 RTOL = 1e-5  # of the tensor's sum of |values|: far below what one changed random draw moves a sum by
 UPDATE = os.environ.get("ZOO_UPDATE_GOLDEN") == "1"
-# The heavy models of the contract tests (2-6 s each to initialise on one core) run with -m slow.
+# The heavy models of the contract tests (2-6 s each to initialise on one core) run with -m slow; of the others, one
+# per paper in the default run, the rest with -m integration (as the contract tests' costly checks).
 SLOW = HEAVY
 
 
@@ -64,7 +65,13 @@ def test_every_registered_model_is_pinned():
     assert not unpinned, f"no golden initial weights for {unpinned}: regenerate (see this module's docstring)"
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in NAMES])
+def _tier(name: str):
+    if name in SLOW:
+        return pytest.param(name, marks=pytest.mark.slow)
+    return name if name in REPRESENTATIVES else pytest.param(name, marks=pytest.mark.integration)
+
+
+@pytest.mark.parametrize("name", [_tier(n) for n in NAMES])
 def test_initial_weights_equal_golden(name):
     actual = fingerprint(name)
     if UPDATE:

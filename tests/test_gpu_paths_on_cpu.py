@@ -44,6 +44,7 @@ def test_mixed_precision_follows_what_the_gpu_supports(monkeypatch, bf16, expect
     assert gpu_precision() == expected
 
 
+@pytest.mark.integration
 def test_the_gpu_numerics_train_on_the_cpu(make_cfg):
     result = train(
         make_cfg(

@@ -83,6 +83,7 @@ def _claim_and_wait(lock_dir, job_num, count, barrier, results):
 
 
 @pytest.mark.parametrize("job_nums", [(0, 1), (0, 2), (1, 3)])
+@pytest.mark.integration
 def test_parallel_sweep_workers_never_share_a_gpu(tmp_path, job_nums):
     # job numbers k mod #GPUs may collide (0 and 2 on two GPUs): the workers still get one GPU each
     context = multiprocessing.get_context("spawn")
@@ -109,6 +110,7 @@ def test_a_cpu_training_run_says_what_it_runs_in(make_cfg, caplog):
     assert f"{torch.get_num_threads()} threads, precision {expected}" in line
 
 
+@pytest.mark.integration
 def test_lr_find_suggests_an_lr_plots_it_and_trains_nothing(make_cfg, tmp_path):
     # 300 steps: LeNet-5 learns nothing in its first hundred on digits, and a flat curve now gives no suggestion
     result = train(make_cfg("tune=lr_find", "tune_steps=300", run="lr"))
@@ -129,6 +131,7 @@ def test_threads_auto_leaves_out_the_cores_other_processes_keep_busy(monkeypatch
     assert ("threads=2 to use all" in caplog.text) == (threads < 2)
 
 
+@pytest.mark.integration
 def test_the_openmp_wait_is_set_before_torch_is_imported():
     # a fresh interpreter importing the command line as train.py does, watching for the first import of torch
     code = textwrap.dedent(

@@ -151,6 +151,7 @@ def _torchvision_pair(num_classes: int = 1000) -> tuple[InceptionV3, nn.Module]:
     return model, reference
 
 
+@pytest.mark.integration
 def test_inception_v3_state_dict_keys_and_count_match_torchvision():
     model, reference = _torchvision_pair()
     assert model.state_dict().keys() == reference.state_dict().keys()

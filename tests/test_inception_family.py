@@ -204,6 +204,7 @@ def test_timm_state_dict_loads_by_position_with_identical_outputs(name):
         torch.testing.assert_close(model(x), reference(x), rtol=0, atol=1e-5)
 
 
+@pytest.mark.integration
 def test_the_worked_example_of_inception_blocks_is_what_is_built():
     """The state-dict names and shapes the zoo.inception_blocks docstring shows for Inception v3's Mixed_5b row."""
     import re

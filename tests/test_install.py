@@ -9,9 +9,12 @@ import sys
 import venv
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.integration
 def test_the_wheel_installs_and_zoo_train_runs(tmp_path):
     subprocess.run(
         [

@@ -17,7 +17,6 @@ from PIL import Image
 
 from zoo import create_model
 from zoo.weights import WeightsError
-from zootrain import callbacks
 from zootrain.callbacks import RunPlots
 from zootrain.data import ImageClassificationData
 from zootrain.errors import ConfigError
@@ -178,11 +177,10 @@ def test_a_run_leaves_filters_before_and_after_in_one_picture(run):
     assert not (run["run_dir"] / "deeper_patches.png").exists()  # LeNet's 5x5 kernels are shown as they are
 
 
-def test_3x3_first_layers_get_a_deeper_stage_view(run, tmp_path, monkeypatch):
-    monkeypatch.setattr(callbacks, "PATCH_IMAGES", 8)
+def test_3x3_first_layers_get_a_deeper_stage_view(run, tmp_path):
     data = ImageClassificationData(name="digits", batch_size=4)
     data.set_model_input(32)
-    RunPlots(str(tmp_path)).plot_deeper_patches(create_model("vgg11_bn_cifar", num_classes=10, in_chans=1), data)
+    RunPlots(str(tmp_path)).plot_deeper_patches(create_model("vgg11_bn_cifar", num_classes=10, in_chans=1), data, 8)
     with Image.open(tmp_path / "deeper_patches.png") as image:
         assert image.size[0] == 480
 

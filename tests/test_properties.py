@@ -24,12 +24,13 @@ from test_bad_input import QUICK
 from zootrain.cli import run_reporting_user_errors
 from zootrain.data import DataConfigError
 from zootrain.errors import ConfigError
-from zootrain.run import train
+from zootrain.run import evaluate, train
 from zootrain.schema import NULL, Kind
 from zootrain.schema import settings as schema_settings
 from zootrain.settings import check_train_settings
 
-BASE = [*QUICK, "threads=1"]
+# the default run with the optional callbacks on, so their settings are drawn too
+BASE = [*QUICK, "threads=1", "callbacks=[ema,early_stopping]"]
 
 
 def budget(examples: int):
@@ -48,7 +49,8 @@ def with_more_examples(test, examples: int):
 # clipping, accumulation), none of what sizes the run (its length, batches, image size, model) or names files.
 TRAINED = ("optimizer.", "scheduler.", "finetune.head_lr_mult", "finetune.backbone_lr_mult", "finetune.layer_decay")
 TRAINED += ("label_smoothing", "seed", "deterministic", "dataset.split_seed", "trainer.gradient_clip_val")
-TRAINED += ("trainer.accumulate_grad_batches",)
+TRAINED += ("trainer.accumulate_grad_batches", "callbacks.ema.", "callbacks.early_stopping.")
+TRAINED += ("dataset.augment", "dataset.erasing", "dataset.mixup_alpha", "dataset.cutmix_alpha")
 RUN_FILES = ("config.yaml", "metrics.csv", "metrics.json", "checkpoints/last.ckpt")
 
 
@@ -185,11 +187,33 @@ def test_a_run_the_schema_admits_finishes_with_finite_metrics_or_stops_in_one_li
     assert math.isfinite(result["val/acc"]) and math.isfinite(result["train/loss_epoch"]), (values, result)
 
 
+@budget(20)
+@given(data=st.data())
+def test_an_evaluation_setting_out_of_its_kinds_is_one_line_before_anything_is_read(base, data, tmp_path_factory):
+    """evaluate.py's own settings too (tta, pretrained, split, images, top_k, ...), on a real checkpoint."""
+    _, finished = base
+    out = tmp_path_factory.mktemp("evaluate") / "run"
+    cfg = compose_config("evaluate", [f"ckpt_path={finished / 'checkpoints' / 'last.ckpt'}", "threads=1"], out)
+    values = data.draw(changes(cfg, invalid=1))
+    try:
+        cfg = changed(cfg, values, out)
+    except ValidationError as err:
+        assert err.full_key in values
+        return
+    with pytest.raises(SystemExit) as stopped:
+        run_reporting_user_errors(evaluate, cfg)
+    assert_one_error_line(str(stopped.value.code), *values)
+    assert not out.exists() or not any(out.rglob("*.json"))
+
+
 test_many_values_out_of_their_kinds = with_more_examples(
     test_a_value_out_of_its_kinds_is_one_line_and_leaves_an_earlier_run_untouched, 600
 )
 test_many_values_within_their_kinds = with_more_examples(
     test_values_within_their_kinds_pass_or_break_a_rule_between_keys_in_one_line, 600
+)
+test_many_evaluation_values_out_of_their_kinds = with_more_examples(
+    test_an_evaluation_setting_out_of_its_kinds_is_one_line_before_anything_is_read, 300
 )
 test_many_runs_the_schema_admits = with_more_examples(
     test_a_run_the_schema_admits_finishes_with_finite_metrics_or_stops_in_one_line, 40

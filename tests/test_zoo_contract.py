@@ -51,9 +51,31 @@ DEEP_SMALL_INPUT_MODELS = {
 HEAVY = _heavy_models()
 
 
-def registry(all_in_default_run: bool = False) -> list:
-    """Every registered model; the heavy ones marked slow unless the check is cheap enough for all."""
-    return [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY and not all_in_default_run else n for n in ALL_MODELS]
+def _representatives() -> set[str]:
+    """The smallest-named small-input model of each paper (``resnet20`` for the ResNets), else its smallest-named."""
+    chosen = {}
+    for name in sorted(ALL_MODELS, key=lambda n: (_is_big(n), not n.startswith("resnet"), len(n), n)):
+        if name not in HEAVY:
+            chosen.setdefault(model_info(name).paper, name)
+    return set(chosen.values())
+
+
+REPRESENTATIVES = _representatives()
+
+
+def registry(all_in_default_run: bool = False, costly: bool = False) -> list:
+    """Every registered model; the heavy ones marked slow unless the check is cheap enough for all. A ``costly``
+    check (seconds per model: tracing, scripting, seeded initialisation of big models) runs on one model of each
+    paper by default (``REPRESENTATIVES``) and on the others with ``-m integration``."""
+    params = []
+    for name in ALL_MODELS:
+        if name in HEAVY and not all_in_default_run:
+            params.append(pytest.param(name, marks=pytest.mark.slow))
+        elif costly and name not in REPRESENTATIVES:
+            params.append(pytest.param(name, marks=pytest.mark.integration))
+        else:
+            params.append(name)
+    return params
 
 
 def test_registry_is_populated():

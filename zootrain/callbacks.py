@@ -17,7 +17,8 @@ from .errors import ConfigError
 from .module import TTA_VIEWS
 from .plots import plot_confusion, plot_curves, plot_per_class
 
-PATCH_IMAGES = 256  # validation images searched for the patches that excite a deeper stage most
+PATCH_IMAGES = 256  # validation images searched for the patches that excite a deeper stage most (at most)
+FEWEST_PATCH_IMAGES = 8  # a row of the patches picture: one patch from each of 8 images
 PLOT_GAP = 20  # curves.png waits this many times its own drawing time between redraws during training
 FIRST_PLOT_AFTER_S = 30.0  # a run shorter than this gets its curves.png at the end only: nobody watches it meanwhile
 SMALL_KERNEL = 3  # first-layer kernels this small say little: a deeper stage is shown too
@@ -99,10 +100,13 @@ class RunPlots(L.Callback):
             self.dirpath / "filters.png",
         )
         if after.shape[-1] <= SMALL_KERNEL and trainer.datamodule is not None:
-            self.plot_deeper_patches(net, trainer.datamodule)
+            validated = sum(trainer.num_val_batches) * trainer.datamodule.config.batch_size
+            self.plot_deeper_patches(net, trainer.datamodule, max(FEWEST_PATCH_IMAGES, min(PATCH_IMAGES, validated)))
 
-    def plot_deeper_patches(self, net, datamodule) -> None:
-        images = validation_images(datamodule, PATCH_IMAGES)
+    def plot_deeper_patches(self, net, datamodule, count: int) -> None:
+        """The patches searched among the first ``count`` validation images: no more than the run validated on, so
+        a size-limited run (``trainer.limit_val_batches``) draws its picture from its few."""
+        images = validation_images(datamodule, count)
         device = next(net.parameters()).device
         stage, patches = visualize.top_activating_patches(net, images.to(device))
         fig = visualize.patches_figure(

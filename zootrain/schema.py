@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import importlib
 import importlib.util
 import inspect
 import math
@@ -126,6 +127,8 @@ NULL, BOOL, TEXT, MAPPING = Kind(type(None)), Kind(bool), Kind(str), Kind(dict)
 SHARE = number(0, 1)
 POSITIVE = number(0, low_open=True)
 PROBABILITY_BELOW_ONE = number(0, 1, high_open=True)
+# what zootrain.module logs each epoch, so what a checkpoint or early stopping can watch
+MONITORED = ("val/acc", "val/top5", "val/loss", "train/acc", "train/loss_epoch")
 BATCH_LIMIT = (whole(0), SHARE, NULL)  # Lightning's limit_*_batches: a number of batches or a share of them
 
 
@@ -176,6 +179,20 @@ RANGES: dict[str, tuple[Kind, ...]] = {
     "misclassified": (whole(0),),
     "tta": (choice("flip", "flip_crops"), NULL),
     "pretrained": (BOOL, TEXT, NULL),
+    # callbacks (the keys and the other types: each callback class's signature; the names of configs/callbacks/)
+    "callbacks.ema.decay": (PROBABILITY_BELOW_ONE,),
+    "callbacks.ema.update_every_n_steps": (whole(1),),
+    "callbacks.ema.update_starting_at_step": (whole(0), NULL),
+    "callbacks.ema.update_starting_at_epoch": (whole(0), NULL),
+    "callbacks.early_stopping.monitor": (choice(*MONITORED),),
+    "callbacks.early_stopping.mode": (choice("min", "max"),),
+    "callbacks.early_stopping.patience": (whole(0),),
+    "callbacks.early_stopping.min_delta": (number(0),),
+    "callbacks.best_checkpoint.monitor": (choice(*MONITORED),),
+    "callbacks.best_checkpoint.mode": (choice("min", "max"),),
+    "callbacks.best_checkpoint.save_top_k": (whole(-1),),
+    "callbacks.last_checkpoint.save_top_k": (whole(-1),),
+    "callbacks.progress_bar.refresh_rate": (whole(0),),
     # trainer (the keys and the other types: Lightning's Trainer signature)
     "trainer._target_": (choice("lightning.Trainer", "lightning.pytorch.Trainer"),),
     "trainer.accelerator": (choice("auto", "cpu", "gpu", "cuda", "mps", "tpu"),),
@@ -247,7 +264,7 @@ RANGES: dict[str, tuple[Kind, ...]] = {
 }
 # Trainer arguments train.py sets itself (from other keys, or its own callbacks and loggers)
 SET_BY_THE_PROJECT = frozenset({"callbacks", "logger", "plugins", "default_root_dir", "deterministic"})
-GROUPS_CHECKED_ELSEWHERE = ("paths", "callbacks", "logger", "hydra")  # paths: preflight; the rest: their owners
+GROUPS_CHECKED_ELSEWHERE = ("paths", "callbacks", "logger", "hydra")  # paths: preflight; callbacks: below
 
 
 @functools.cache
@@ -338,6 +355,53 @@ def settings(cfg: DictConfig) -> Iterator[tuple[str, Any, tuple[Kind, ...]]]:
     for group in groups:
         if isinstance(cfg.get(group), DictConfig):
             yield from _group_settings(cfg, group)
+    yield from _callback_settings(cfg)
+
+
+def _callback_settings(cfg: DictConfig) -> Iterator[tuple[str, Any, tuple[Kind, ...]]]:
+    """Each argument of each configured callback, with the kinds its class's signature and ``RANGES`` give; an
+    argument the class does not take is refused."""
+    callbacks = cfg.get("callbacks")
+    for name, node in callbacks.items() if isinstance(callbacks, DictConfig) else ():
+        if not isinstance(node, DictConfig) or not isinstance(node.get("_target_"), str):
+            continue
+        try:
+            target = _import_class(node._target_)
+        except (ImportError, AttributeError, ValueError):
+            raise ConfigError(
+                f"callbacks.{name}._target_={node._target_!r}: no class of that name can be imported; "
+                f"fix the name or drop callbacks.{name}"
+            ) from None
+        declared = _accepted_arguments(target)
+        for key, value in _leaves(node, f"callbacks.{name}."):
+            argument = key.rpartition(".")[2]
+            if argument.startswith("_"):
+                continue
+            if argument not in declared:
+                raise _unknown_key(key, list(declared), f"what {target.__name__} accepts")
+            yield key, value, RANGES.get(key) or declared[argument]
+
+
+def _import_class(path: str) -> type:
+    """The class ``package.module.Class`` names (imported here as Hydra will when it builds the callback)."""
+    module, _, name = path.rpartition(".")
+    target = getattr(importlib.import_module(module), name)
+    if not inspect.isclass(target):
+        raise ValueError(f"{path} is not a class")
+    return target
+
+
+def _accepted_arguments(cls: type) -> dict[str, tuple[Kind, ...]]:
+    """The arguments of ``cls`` with their kinds, with those its ``**kwargs`` passes on up the class hierarchy."""
+    accepted: dict[str, tuple[Kind, ...]] = {}
+    for klass in cls.__mro__:
+        if klass is object or "__init__" not in vars(klass):
+            continue
+        accepted = _signature_kinds(klass) | accepted
+        parameters = inspect.signature(klass.__init__).parameters.values()
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return accepted
 
 
 def _group_settings(cfg: DictConfig, group: str) -> Iterator[tuple[str, Any, tuple[Kind, ...]]]:

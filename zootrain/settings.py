@@ -84,6 +84,7 @@ def check_train_settings(cfg: DictConfig) -> None:
     dataset_config(_plain(cfg.dataset))  # the datamodule's own check: required values, unknown and renamed keys
     check_optimizer_settings(_plain(cfg.optimizer), _plain(cfg.get("scheduler")))
     check_validation_happens(cfg.trainer)
+    check_watched_metrics_are_logged(cfg)
     check_batches_to_train(cfg.trainer)
     check_nesterov(cfg.optimizer)
 
@@ -119,6 +120,23 @@ def check_validation_happens(trainer: DictConfig) -> None:
         f"more than trainer.max_epochs={epochs}, so the run would never validate (no val/acc, no best checkpoint); "
         "lower it, or set trainer.limit_val_batches=0 to train without validation",
     )
+
+
+def check_watched_metrics_are_logged(cfg: DictConfig) -> None:
+    """Early stopping that watches a validation metric stops a run that never validates with a traceback after its
+    first epoch."""
+    if cfg.trainer.get("limit_val_batches") != 0:
+        return
+    for name, node in (cfg.get("callbacks") or {}).items():
+        watches = node.get("monitor") if isinstance(node, DictConfig) else None
+        if str(node.get("_target_", "")).endswith("EarlyStopping") and str(watches).startswith("val/"):
+            _require(
+                False,
+                f"callbacks.{name}.monitor",
+                watches,
+                "trainer.limit_val_batches=0 means no validation, so there is nothing to watch; watch train/acc or "
+                "train/loss_epoch, or let the run validate",
+            )
 
 
 def check_data_fits_run(datamodule: ImageClassificationData, cfg: DictConfig) -> None:
