@@ -58,3 +58,19 @@ def test_evaluating_weights_needs_a_model_and_no_checkpoint(make_cfg):
         evaluate(make_cfg(config_name="evaluate"))
     with pytest.raises(WeightsError, match="its tags: cifar10"):
         evaluate(make_cfg("model=resnet20", "pretrained=imagenet", config_name="evaluate"))
+
+
+def test_published_weights_predict_on_your_own_images_as_a_checkpoint_does(make_cfg, tmp_path):
+    """``model=lenet5 pretrained=digits images=...``: the weights' class names and preprocessing, no checkpoint;
+    test-time augmentation belongs to a split's evaluation and is refused with images."""
+    from PIL import Image
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    Image.new("L", (8, 8), 255).save(folder / "white.png")
+    result = evaluate(make_cfg("model=lenet5", "pretrained=digits", f"images={folder}", config_name="evaluate"))
+    [row] = result["predictions"]
+    assert len(row["classes"]) == 5 and set(row["classes"]) <= set("0123456789")
+    assert sum(row["probabilities"]) <= 1 + 1e-6
+    with pytest.raises(ConfigError, match="tta=flip averages views over a split"):
+        evaluate(make_cfg("model=lenet5", "pretrained=digits", f"images={folder}", "tta=flip", config_name="evaluate"))

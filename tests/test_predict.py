@@ -127,7 +127,7 @@ def test_feature_maps_and_gradcam_pictures(run, eval_cfg, tmp_path):
             ["images={digits}", "visualize=gradcam", "target_class=10"],
             "target_class=10 is out of range: the model has 10",
         ),
-        (["images={digits}", "visualize=saliency"], "visualize=saliency; choose feature_maps, gradcam"),
+        (["images={digits}", "visualize=saliency"], "visualize='saliency': give a list of feature_maps or gradcam"),
         (["visualize=gradcam"], "visualize=gradcam pictures your own images: add images=<file|folder|glob>"),
     ],
 )
@@ -154,6 +154,7 @@ def test_a_checkpoint_of_another_architecture_is_refused(run, eval_cfg, tmp_path
         assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.integration
 def test_the_command_line_prints_one_line(run, tmp_path):
     proc = subprocess.run(
         [

@@ -187,7 +187,7 @@ def test_a_run_the_schema_admits_finishes_with_finite_metrics_or_stops_in_one_li
     assert math.isfinite(result["val/acc"]) and math.isfinite(result["train/loss_epoch"]), (values, result)
 
 
-@budget(20)
+@budget(8)
 @given(data=st.data())
 def test_an_evaluation_setting_out_of_its_kinds_is_one_line_before_anything_is_read(base, data, tmp_path_factory):
     """evaluate.py's own settings too (tta, pretrained, split, images, top_k, ...), on a real checkpoint."""

@@ -17,6 +17,8 @@ import torch
 import torchvision
 from PIL import Image
 
+pytestmark = pytest.mark.integration  # every README command runs verbatim, in subprocesses
+
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
 SIZE_LIMITS = {

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration  # the See-inside commands run verbatim, in subprocesses
+
 REPO = Path(__file__).resolve().parent.parent
 SHRINK = {
     "train.py": ["trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=2"],

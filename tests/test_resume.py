@@ -77,6 +77,7 @@ def _weights(run_dir: Path) -> dict:
     return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
 
+@pytest.mark.integration
 def test_killed_run_resumes_to_identical_weights(killed_and_resumed):
     root, resumed = killed_and_resumed
     assert "resuming the unfinished run" in resumed.stdout
@@ -111,6 +112,7 @@ def _last(run_dir: Path) -> dict:
     return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
 
 
+@pytest.mark.integration
 def test_sigterm_stops_the_run_with_a_nonzero_exit(terminated_and_resumed):
     _, stopped, left, _ = terminated_and_resumed
     assert stopped.returncode == 143, stopped.stderr[-2000:]  # 128 + SIGTERM: `train.py && evaluate.py` stops
@@ -126,6 +128,7 @@ def test_a_run_stopped_by_sigterm_resumes_to_identical_weights_and_metrics(termi
     assert _val_rows(root / "terminated") == _val_rows(root / "whole")
 
 
+@pytest.mark.integration
 def test_ctrl_c_stops_the_run_with_a_nonzero_exit(tmp_path):
     stopped = _train_cli(tmp_path / "run", *_at("SignalAt", epoch=1, batch=2, signum="SIGINT"))
     assert stopped.returncode != 0

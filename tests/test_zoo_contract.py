@@ -63,15 +63,18 @@ def _representatives() -> set[str]:
 REPRESENTATIVES = _representatives()
 
 
-def registry(all_in_default_run: bool = False, costly: bool = False) -> list:
-    """Every registered model; the heavy ones marked slow unless the check is cheap enough for all. A ``costly``
-    check (seconds per model: tracing, scripting, seeded initialisation of big models) runs on one model of each
-    paper by default (``REPRESENTATIVES``) and on the others with ``-m integration``."""
+def registry(all_in_default_run: bool = False) -> list:
+    """Every registered model. A check that runs the model (a forward, a backward, tracing, export, compilation:
+    up to seconds per model) runs on one model of each paper by default (``REPRESENTATIVES``), on the others with
+    ``-m integration`` and on the heavy ones with ``-m slow``; ``all_in_default_run``: a check cheap enough to run
+    on every model by default."""
     params = []
     for name in ALL_MODELS:
-        if name in HEAVY and not all_in_default_run:
+        if all_in_default_run:
+            params.append(name)
+        elif name in HEAVY:
             params.append(pytest.param(name, marks=pytest.mark.slow))
-        elif costly and name not in REPRESENTATIVES:
+        elif name not in REPRESENTATIVES:
             params.append(pytest.param(name, marks=pytest.mark.integration))
         else:
             params.append(name)

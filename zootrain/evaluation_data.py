@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from omegaconf import DictConfig
+
 from zoo import create_model
+from zoo.weights import WeightsError
 
 from .checkpoint import load_training_checkpoint
 from .data import ImageClassificationData
 from .errors import ConfigError
 from .module import ZooClassifier
-from .predict import load_module
 
 # where data is read from or written to (decoded caches, downloads): the user's command line and config only
 LOCATION_SETTINGS = ("root", "cache_dir", "zip_path", "download")
@@ -110,3 +112,40 @@ def pretrained_model(name: str, tag: bool | str) -> tuple[ZooClassifier, dict[st
     module.net.load_state_dict(net.state_dict())
     stored = {"name": record.dataset, "image_size": size, "mean": list(prep.mean), "std": list(prep.std)}
     return module, stored, TrainedOn(record.name, tuple(record.class_names), in_chans, size)
+
+
+def load_module(ckpt: dict, ckpt_path: str) -> ZooClassifier:
+    """The trained module of a ``train.py`` checkpoint; weights that do not fit its model are one clear error."""
+    model = ckpt["hyper_parameters"]["model"]
+    try:
+        module = ZooClassifier(**ckpt["hyper_parameters"])
+    except (TypeError, ValueError) as err:  # model arguments another model does not take
+        raise WeightsError(
+            f"{ckpt_path}: its settings do not build {model['name']}, the model its hyper_parameters "
+            f"name ({err}); was the checkpoint edited or mixed up?"
+        ) from None
+    own, weights = module.state_dict(), ckpt["state_dict"]
+    misfits = sorted(own.keys() ^ weights.keys()) + [
+        k for k in own if k in weights and own[k].shape != weights[k].shape
+    ]
+    if misfits:
+        raise WeightsError(
+            f"{ckpt_path}: its weights are not those of {module.net.info.name}, the model its "
+            f"hyper_parameters name ({len(misfits)} tensors differ in name or shape, e.g. "
+            f"{misfits[0]}); was the checkpoint edited or mixed up?"
+        )
+    module.load_state_dict(weights)
+    return module
+
+
+def evaluated_model(cfg: DictConfig) -> tuple[ZooClassifier, dict[str, Any], TrainedOn]:
+    """What is evaluated: published weights (``model=<name> pretrained=<tag>``) or a ``train.py`` checkpoint."""
+    if cfg.get("pretrained"):
+        if cfg.get("ckpt_path") or not cfg.get("model"):
+            raise ConfigError("pretrained= evaluates published weights: give model=<name> and no ckpt_path")
+        return pretrained_model(cfg.model.name, cfg.pretrained)
+    if not cfg.get("ckpt_path"):
+        raise ConfigError(
+            "nothing to evaluate: give ckpt_path=<a train.py checkpoint>, or model=<name> pretrained=<tag>"
+        )
+    return checkpoint_model(str(cfg.ckpt_path))

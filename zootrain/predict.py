@@ -1,10 +1,12 @@
-"""``python evaluate.py ckpt_path=... images=PATH``: a trained model on your own images.
+"""``python evaluate.py ckpt_path=... images=PATH`` (or ``model=<name> pretrained=<tag> images=PATH``): a trained
+model on your own images.
 
 Prints the ``top_k`` classes with probabilities per image and writes ``predictions.csv``; ``visualize=feature_maps``
 adds each stage's activations (``feature_maps/<image>/<stage>.png``), ``visualize=gradcam`` the Grad-CAM and
 Grad-CAM++ maps of the predicted class and of ``target_class`` (``gradcam/<image>.png``). Preprocessing comes from
-the checkpoint alone: the dataset's evaluation transform (``zootrain.data.preprocess``, no augmentation)
-at the stored image size and normalisation, after bringing the image to the dataset's channels and native size.
+the checkpoint (or the weights' record) alone: the dataset's evaluation transform (``zootrain.data.preprocess``, no
+augmentation) at the stored image size and normalisation, after bringing the image to the dataset's channels and
+native size.
 Every input is read and checked before anything is written; each image's pictures get a name of their own
 (``picture_names``), and no output path is an input's.
 """
@@ -25,14 +27,12 @@ from torch import Tensor
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from zoo import visualize
-from zoo.weights import WeightsError
 
-from .checkpoint import load_training_checkpoint
 from .data import DATASETS, preprocess
 from .errors import ConfigError
+from .evaluation_data import evaluated_model
 from .module import ZooClassifier
 
-VISUALIZATIONS = ("feature_maps", "gradcam")
 
 
 @dataclass
@@ -57,35 +57,9 @@ class Classifier:
         return visualize.to_display(x, self.mean, self.std)
 
 
-def load_module(ckpt: dict, ckpt_path: str) -> ZooClassifier:
-    """The trained module of a ``train.py`` checkpoint; weights that do not fit its model are one clear error."""
-    model = ckpt["hyper_parameters"]["model"]
-    try:
-        module = ZooClassifier(**ckpt["hyper_parameters"])
-    except (TypeError, ValueError) as err:  # model arguments another model does not take
-        raise WeightsError(
-            f"{ckpt_path}: its settings do not build {model['name']}, the model its hyper_parameters "
-            f"name ({err}); was the checkpoint edited or mixed up?"
-        ) from None
-    own, weights = module.state_dict(), ckpt["state_dict"]
-    misfits = sorted(own.keys() ^ weights.keys()) + [
-        k for k in own if k in weights and own[k].shape != weights[k].shape
-    ]
-    if misfits:
-        raise WeightsError(
-            f"{ckpt_path}: its weights are not those of {module.net.info.name}, the model its "
-            f"hyper_parameters name ({len(misfits)} tensors differ in name or shape, e.g. "
-            f"{misfits[0]}); was the checkpoint edited or mixed up?"
-        )
-    module.load_state_dict(weights)
-    return module
-
-
-def load_classifier(ckpt_path: str) -> Classifier:
-    """Rebuild the network and its evaluation preprocessing from a ``train.py`` checkpoint."""
-    ckpt = load_training_checkpoint(ckpt_path)
-    module = load_module(ckpt, ckpt_path)
-    data = ckpt.get("datamodule_hyper_parameters", {})
+def classifier_of(module: ZooClassifier, data: dict[str, Any]) -> Classifier:
+    """The network of ``module`` and its evaluation preprocessing from the dataset facts ``data`` (a checkpoint's
+    ``datamodule_hyper_parameters``, or what published weights' record states)."""
     spec = DATASETS[data.get("name", "digits")]
     image_size = data.get("image_size") or spec.native_size
     mean, std = tuple(data.get("mean") or spec.mean), tuple(data.get("std") or spec.std)
@@ -166,11 +140,8 @@ def read_images(paths: list[Path]) -> list[tuple[Path, Image.Image]]:
 
 # ----- options -----
 def _visualizations(value: Any) -> list[str]:
-    chosen = [] if value is None else list(value) if isinstance(value, (list, ListConfig)) else [value]
-    unknown = [v for v in chosen if v not in VISUALIZATIONS]
-    if unknown:
-        raise ConfigError(f"visualize={unknown[0]}; choose {', '.join(VISUALIZATIONS)} (or a list of them)")
-    return chosen
+    """``visualize`` as a list (its names are checked by the schema, ``zootrain.schema``)."""
+    return [] if value is None else list(value) if isinstance(value, (list, ListConfig)) else [value]
 
 
 def _target_class(value: Any, class_names: list[str]) -> int | None:
@@ -193,7 +164,12 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     pictures = _visualizations(cfg.get("visualize"))
     if not cfg.get("images"):
         raise ConfigError(f"visualize={cfg.visualize} pictures your own images: add images=<file|folder|glob>")
-    model = load_classifier(cfg.ckpt_path)
+    if cfg.get("tta"):
+        raise ConfigError(
+            f"tta={cfg.tta} averages views over a split's evaluation, not predictions: drop it or images="
+        )
+    module, data, _ = evaluated_model(cfg)
+    model = classifier_of(module, data)
     target = _target_class(cfg.get("target_class"), model.class_names)
     top_k = min(int(cfg.get("top_k", 5)), len(model.class_names))
     if top_k < 1:

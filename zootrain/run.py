@@ -21,8 +21,7 @@ from zoo.weights import load_file
 
 from .callbacks import EvaluationReport, RunPlots
 from .data import ImageClassificationData
-from .errors import ConfigError
-from .evaluation_data import check_data_fits, checkpoint_model, evaluation_datamodule, pretrained_model
+from .evaluation_data import check_data_fits, evaluated_model, evaluation_datamodule
 from .hardware import auto_precision, set_threads
 from .lr_find import find_lr
 from .model_choice import build_module, choose_model, on_gpu, plain
@@ -124,28 +123,13 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         return run_dir.write_result(trainer, choice.name)
 
 
-def evaluated_model(cfg: DictConfig) -> tuple[Any, dict[str, Any], Any]:
-    """What is evaluated: published weights (``model=<name> pretrained=<tag>``) or a ``train.py`` checkpoint."""
-    if cfg.get("pretrained"):
-        if cfg.get("ckpt_path") or not cfg.get("model"):
-            raise ConfigError("pretrained= evaluates published weights: give model=<name> and no ckpt_path")
-        return pretrained_model(cfg.model.name, cfg.pretrained)
-    if not cfg.get("ckpt_path"):
-        raise ConfigError(
-            "nothing to evaluate: give ckpt_path=<a train.py checkpoint>, or model=<name> pretrained=<tag>"
-        )
-    return checkpoint_model(str(cfg.ckpt_path))
-
-
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Rebuild model and data from a ``train.py`` checkpoint or published weights, report top-1/top-5/per-class
     accuracy and a confusion matrix on ``cfg.split`` (``test`` by default; ``val``: the run's own validation)."""
-    if cfg.get("images") or cfg.get("visualize"):
-        return predict(cfg)
-    if cfg.split not in ("test", "val"):
-        raise ConfigError(f"split={cfg.split!r}; choose test or val")
     check_common(cfg)
     set_threads(cfg.get("threads", "auto"))
+    if cfg.get("images") or cfg.get("visualize"):
+        return predict(cfg)
     module, trained_with, trained_on = evaluated_model(cfg)
     datamodule = evaluation_datamodule(trained_with, plain(cfg.get("dataset")) or {})
     check_data_fits(trained_on, datamodule)
