@@ -34,7 +34,6 @@ from .evaluation_data import evaluated_model
 from .module import ZooClassifier
 
 
-
 @dataclass
 class Classifier:
     """A trained network with what it takes to prepare an image for it and to name its outputs."""
