@@ -135,6 +135,7 @@ def test_ctrl_c_stops_the_run_with_a_nonzero_exit(tmp_path):
     assert not (tmp_path / "run" / "metrics.json").is_file() and _last(tmp_path / "run")["epoch"] == 0
 
 
+@pytest.mark.integration
 def test_a_second_process_in_a_busy_run_directory_is_refused_before_it_writes(tmp_path):
     report = tmp_path / "second.json"  # the same command started again while the first one trains
     first = _train_cli(
@@ -149,6 +150,7 @@ def test_a_second_process_in_a_busy_run_directory_is_refused_before_it_writes(tm
     assert re.fullmatch(r"error: \S+/run is in use by another process \(.*\n", second["stderr"])
 
 
+@pytest.mark.integration
 def test_a_run_directory_belongs_to_one_process(make_cfg, tmp_path):
     report, run_dir = tmp_path / "second.json", tmp_path / "run"
     other = [sys.executable, str(REPO / "train.py"), f"hydra.run.dir={run_dir}", "trainer.accelerator=cpu", "seed=7"]
@@ -158,6 +160,7 @@ def test_a_run_directory_belongs_to_one_process(make_cfg, tmp_path):
     assert OmegaConf.load(run_dir / "config.yaml").seed == 42
 
 
+@pytest.mark.integration
 def test_other_settings_are_refused_in_a_run_directory_without_a_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     killed = _train_cli(run_dir, *_at("KillAt", epoch=0, batch=1))  # config.yaml written, no checkpoint yet
@@ -226,6 +229,7 @@ def test_truncated_last_checkpoint_falls_back_to_a_readable_one(make_cfg, caplog
     assert re.search(r"notice: last.ckpt in \S+ cannot be read; resuming from best-epoch\S+ instead", caplog.text)
 
 
+@pytest.mark.integration
 def test_runs_started_together_get_their_own_directories(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     args = [

@@ -13,6 +13,8 @@ import pytest
 
 from zootrain.run import evaluate, train
 
+pytestmark = pytest.mark.integration  # sweeps and DDP in subprocesses
+
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["trainer.max_epochs=6", "dataset.batch_size=32"]
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 from conftest import CONFIG_DIR, compose_config
+from hydra.utils import get_class
 from test_bad_input import QUICK
 
 from zoo import list_models
@@ -21,7 +22,7 @@ from zootrain.errors import ConfigError
 from zootrain.finetune import FinetuneSpec
 from zootrain.optim import OPTIMIZERS, SCHEDULERS
 from zootrain.run import train
-from zootrain.schema import RANGES, settings
+from zootrain.schema import RANGES, accepted_arguments, settings
 from zootrain.settings import check_train_settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -145,6 +146,7 @@ def sweep(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.integration
 def test_a_misspelt_option_in_a_sweep_is_one_line(tmp_path):
     proc = sweep(tmp_path, "optimizer.lrr=0.1,0.2")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
@@ -155,6 +157,7 @@ def test_a_misspelt_option_in_a_sweep_is_one_line(tmp_path):
     assert not tmp_path.joinpath("train").exists()
 
 
+@pytest.mark.integration
 def test_a_bad_point_fails_alone_and_the_sweep_exits_non_zero(tmp_path):
     proc = sweep(tmp_path, "optimizer.lr=0.1,-1", "sweep_name=s", *QUICK, "threads=1")
     jobs = tmp_path / "train" / "multiruns" / "s"
@@ -167,6 +170,7 @@ def test_a_bad_point_fails_alone_and_the_sweep_exits_non_zero(tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith("error: 1 point(s) of the sweep could not run")
 
 
+@pytest.mark.integration
 def test_a_value_wrong_for_every_point_stops_the_sweep_before_it_starts(tmp_path):
     proc = sweep(tmp_path, "optimizer.lr=0.1,0.2", "trainer.max_epochs=-1")
     assert proc.stderr.strip().splitlines() == [
@@ -175,9 +179,14 @@ def test_a_value_wrong_for_every_point_stops_the_sweep_before_it_starts(tmp_path
     assert proc.returncode != 0 and not tmp_path.joinpath("train").exists()
 
 
-def test_every_range_belongs_to_a_setting_its_source_declares():
-    """A renamed field (the datamodule's, a factory's) must not leave a range behind that checks nothing."""
+def test_every_range_belongs_to_a_setting_its_source_declares(tmp_path):
+    """A renamed field (the datamodule's, a factory's, a callback's) must not leave a range behind that checks
+    nothing."""
+    callbacks = compose_config("train", ["callbacks=[ema,early_stopping]"], tmp_path).callbacks
     sources = {
+        "callbacks": {
+            f"{name}.{arg}" for name, node in callbacks.items() for arg in accepted_arguments(get_class(node._target_))
+        },
         "finetune": {f.name for f in dataclasses.fields(FinetuneSpec)},
         "dataset": {f.name for f in dataclasses.fields(DatasetConfig)},
         "model": {arg for name in list_models() for arg in model_arguments(name)} | {"name", "variant"},

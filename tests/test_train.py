@@ -23,6 +23,7 @@ MODEL_CONFIGS = list_models() + FAMILY_ALIASES
 DATASET_CONFIGS = sorted(p.stem for p in (Path(CONFIG_DIR) / "dataset").glob("*.yaml"))
 
 
+@pytest.mark.integration
 def test_default_run_on_digits_reaches_90_percent(make_cfg):
     result = train(make_cfg())
     assert result["model"] == "lenet5"

@@ -372,7 +372,7 @@ def _callback_settings(cfg: DictConfig) -> Iterator[tuple[str, Any, tuple[Kind, 
                 f"callbacks.{name}._target_={node._target_!r}: no class of that name can be imported; "
                 f"fix the name or drop callbacks.{name}"
             ) from None
-        declared = _accepted_arguments(target)
+        declared = accepted_arguments(target)
         for key, value in _leaves(node, f"callbacks.{name}."):
             argument = key.rpartition(".")[2]
             if argument.startswith("_"):
@@ -391,7 +391,7 @@ def _import_class(path: str) -> type:
     return target
 
 
-def _accepted_arguments(cls: type) -> dict[str, tuple[Kind, ...]]:
+def accepted_arguments(cls: type) -> dict[str, tuple[Kind, ...]]:
     """The arguments of ``cls`` with their kinds, with those its ``**kwargs`` passes on up the class hierarchy."""
     accepted: dict[str, tuple[Kind, ...]] = {}
     for klass in cls.__mro__:
