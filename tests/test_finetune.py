@@ -232,6 +232,7 @@ class ReplicaWeights(L.Callback):
         torch.save(pl_module.net.state_dict(), f"{self.folder}/rank{trainer.global_rank}.pt")
 
 
+@pytest.mark.integration
 def test_gradual_unfreezing_keeps_ddp_replicas_identical(make_cfg, tmp_path, digits_checkpoint):
     ckpt = digits_checkpoint
     train(
