@@ -35,7 +35,7 @@ def _model(name: str, **kwargs) -> ZooModel:
     return create_model(name, num_classes=NUM_CLASSES, **kwargs).eval()
 
 
-@pytest.mark.parametrize("name", registry())
+@pytest.mark.parametrize("name", registry(graph_capture=True))
 def test_torchvision_feature_extractor_on_internal_nodes(name):
     model, x = _model(name), _batch(name)
     (_, stem), (_, stage1) = model.group_layout()[:2]  # a module name stands for its last node
@@ -49,7 +49,7 @@ def test_torchvision_feature_extractor_on_internal_nodes(name):
     torch.testing.assert_close(out["logits"], expected)
 
 
-@pytest.mark.parametrize("name", registry())
+@pytest.mark.parametrize("name", registry(graph_capture=True))
 def test_jit_script_and_trace_equal_eager(name):
     model, x = _model(name), _batch(name)
     scripted = torch.jit.script(model)  # saved and loaded back: test_export_cli_torchscript_and_exported...
@@ -61,7 +61,7 @@ def test_jit_script_and_trace_equal_eager(name):
         torch.testing.assert_close(traced(x), model(x))
 
 
-@pytest.mark.parametrize("name", registry())
+@pytest.mark.parametrize("name", registry(graph_capture=True))
 def test_torch_export_with_dynamic_batch(name):
     model = _model(name)
     exported = torch.export.export(model, (_batch(name),), dynamic_shapes={"x": {0: torch.export.Dim("batch")}})

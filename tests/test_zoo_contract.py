@@ -63,18 +63,19 @@ def _representatives() -> set[str]:
 REPRESENTATIVES = _representatives()
 
 
-def registry(all_in_default_run: bool = False) -> list:
-    """Every registered model. A check that runs the model (a forward, a backward, tracing, export, compilation:
-    up to seconds per model) runs on one model of each paper by default (``REPRESENTATIVES``), on the others with
-    ``-m integration`` and on the heavy ones with ``-m slow``; ``all_in_default_run``: a check cheap enough to run
-    on every model by default."""
+def registry(all_in_default_run: bool = False, graph_capture: bool = False) -> list:
+    """Every registered model. A check that runs the model (a forward, a backward: up to seconds per model) runs on
+    one model of each paper by default (``REPRESENTATIVES``), on the others with ``-m integration`` and on the heavy
+    ones with ``-m slow``; ``all_in_default_run``: a check cheap enough to run on every model by default;
+    ``graph_capture`` (torch.compile, torch.export, TorchScript, torch.fx: 5-15 s for an ImageNet-sized Inception
+    on a CPU): by default on the small-input representatives only."""
     params = []
     for name in ALL_MODELS:
         if all_in_default_run:
             params.append(name)
         elif name in HEAVY:
             params.append(pytest.param(name, marks=pytest.mark.slow))
-        elif name not in REPRESENTATIVES:
+        elif name not in REPRESENTATIVES or (graph_capture and _is_big(name)):
             params.append(pytest.param(name, marks=pytest.mark.integration))
         else:
             params.append(name)
@@ -246,7 +247,7 @@ def test_parameter_count_matches_paper(name, expected):
     assert count_parameters(create_model(name)) == expected
 
 
-@pytest.mark.parametrize("name", registry())
+@pytest.mark.parametrize("name", registry(graph_capture=True))
 def test_torch_export_in_eval_mode(name):
     model = create_model(name, num_classes=NUM_CLASSES).eval()
     x = _batch(name, n=2)
@@ -255,7 +256,7 @@ def test_torch_export_in_eval_mode(name):
         torch.testing.assert_close(exported.module()(x), model(x), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", registry())
+@pytest.mark.parametrize("name", registry(graph_capture=True))
 def test_torch_compile_fullgraph_in_eval_mode(name):
     torch._dynamo.reset()
     model = create_model(name, num_classes=NUM_CLASSES).eval()
