@@ -16,14 +16,21 @@ SHIPPED = sorted(name for name, record in catalogue().items() if record.shipped)
 SPLITS = {"digits": ("test", None), "cifar10": ("val", "CNN_ZOO_CIFAR10_ZIP")}  # the split each record states
 
 
-def evaluate_weights(make_cfg, name: str, *overrides: str) -> dict:
+@pytest.fixture(scope="module")
+def decoded_cache(tmp_path_factory):
+    """One decoded-image cache for the module's evaluations (CIFAR-10's 50,000 JPEGs decode once, not per test)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def evaluate_weights(make_cfg, name: str, *overrides: str, cache=None) -> dict:
     arch, tag = name.split(".")
     record = weights_record(arch, tag)
     split, needs = SPLITS[record.dataset]
     if needs and not os.environ.get(needs):
         pytest.skip(f"${needs} is not set")
+    cached = [f"+dataset.cache_dir={cache}"] if cache else []
     cfg = make_cfg(
-        f"model={arch}", f"pretrained={tag}", f"split={split}", "threads=1", *overrides, config_name="evaluate"
+        f"model={arch}", f"pretrained={tag}", f"split={split}", "threads=1", *cached, *overrides, config_name="evaluate"
     )
     return evaluate(cfg)
 
@@ -39,8 +46,8 @@ def test_lenet5_digits_weights_reproduce_their_record_without_a_checkpoint(make_
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_weights_evaluate_on_a_few_batches(make_cfg, name):
-    metrics = evaluate_weights(make_cfg, name, "trainer.limit_test_batches=2")
+def test_shipped_weights_evaluate_on_a_few_batches(make_cfg, name, decoded_cache):
+    metrics = evaluate_weights(make_cfg, name, "trainer.limit_test_batches=2", cache=decoded_cache)
     assert 0 <= metrics["top1"] <= 1
 
 

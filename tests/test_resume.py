@@ -87,6 +87,7 @@ def test_killed_run_resumes_to_identical_weights(killed_and_resumed):
     assert json.loads((root / "killed" / "metrics.json").read_text())["epochs"] == 4
 
 
+@pytest.mark.integration
 def test_resume_keeps_earlier_metrics_rows(killed_and_resumed):
     root, _ = killed_and_resumed
     assert _val_rows(root / "killed") == _val_rows(root / "whole")
@@ -120,6 +121,7 @@ def test_sigterm_stops_the_run_with_a_nonzero_exit(terminated_and_resumed):
     assert left == {"finished": False, "last_epoch": 1}  # last.ckpt: the end of the last whole epoch
 
 
+@pytest.mark.integration
 def test_a_run_stopped_by_sigterm_resumes_to_identical_weights_and_metrics(terminated_and_resumed):
     root, _, _, resumed = terminated_and_resumed
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -262,6 +264,7 @@ def test_finished_run_is_not_trained_again(make_cfg, caplog):
     assert "already holds this finished run" in caplog.text
 
 
+@pytest.mark.integration
 def test_the_console_is_quiet_and_train_log_holds_the_run(killed_and_resumed):
     root, resumed = killed_and_resumed
     shown = resumed.stdout + resumed.stderr
