@@ -131,6 +131,23 @@ def test_threads_auto_leaves_out_the_cores_other_processes_keep_busy(monkeypatch
     assert ("threads=2 to use all" in caplog.text) == (threads < 2)
 
 
+def test_a_deterministic_run_takes_every_core_whatever_the_load(make_cfg, monkeypatch):
+    """Another thread count may split a CPU kernel's sums otherwise: deterministic=true must not follow the load."""
+    from zootrain.run import seed_and_threads
+
+    monkeypatch.setattr(hardware, "available_cores", lambda: 2)
+    monkeypatch.setattr(hardware.OTHER_PROCESSES, "busy_cores", lambda usable: 1.9)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        seed_and_threads(make_cfg("deterministic=true"))
+        assert torch.get_num_threads() == 2
+        seed_and_threads(make_cfg("deterministic=false"))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.integration
 def test_the_openmp_wait_is_set_before_torch_is_imported():
     # a fresh interpreter importing the command line as train.py does, watching for the first import of torch

@@ -137,10 +137,11 @@ class OtherProcessesLoad:
 OTHER_PROCESSES = OtherProcessesLoad()
 
 
-def auto_threads() -> int:
-    """The available cores less those other processes keep busy (rounded), at least one."""
+def auto_threads(follow_load: bool = True) -> int:
+    """The available cores less those other processes keep busy (rounded), at least one; all of them when not
+    ``follow_load``."""
     cores = available_cores()
-    busy = OTHER_PROCESSES.busy_cores(cores)
+    busy = OTHER_PROCESSES.busy_cores(cores) if follow_load else None
     if busy is None:
         return cores
     count = max(1, min(cores, round(cores - busy)))
@@ -151,13 +152,14 @@ def auto_threads() -> int:
     return count
 
 
-def set_threads(threads: int | str | None) -> None:
+def set_threads(threads: int | str | None, follow_load: bool = True) -> None:
     """``threads=auto``: one torch thread per available core that other processes leave free (``auto_threads``),
     unless ``OMP_NUM_THREADS`` says otherwise (then torch already follows it); an integer sets that many; null leaves
-    torch's own choice."""
+    torch's own choice. ``follow_load=False`` (``deterministic=true``): every available core whatever the load, since
+    a CPU kernel may split its sums otherwise with another thread count, and a rerun or resume must not differ."""
     if threads is None or (threads == "auto" and os.environ.get("OMP_NUM_THREADS")):
         return
-    count = auto_threads() if threads == "auto" else int(threads)
+    count = auto_threads(follow_load) if threads == "auto" else int(threads)
     if count != torch.get_num_threads():
         torch.set_num_threads(count)
         log.debug("torch threads: %d", count)

@@ -75,7 +75,7 @@ def build_datamodule(dataset_cfg: DictConfig) -> ImageClassificationData:
 
 
 def seed_and_threads(cfg: DictConfig) -> None:
-    set_threads(cfg.get("threads", "auto"))
+    set_threads(cfg.get("threads", "auto"), follow_load=not cfg.get("deterministic"))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_flush_denormal(True)  # tiny late-training gradients otherwise slow CPU arithmetic several-fold
 
