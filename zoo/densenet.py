@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 import torch.nn as nn
@@ -48,7 +49,8 @@ BOTTLENECK_FACTOR = 4  # the 1x1 bottleneck produces 4k maps (Section 3, "Bottle
 COMPRESSION = 0.5  # theta: a transition keeps half of its input maps (Section 3, "Compression")
 # Where ``drop_rate`` applies: "paper" after every convolution but the first (Section 4.2; the authors' code: both
 # convolutions of a dense layer and the transition's); "torchvision" after each 3x3 convolution only.
-DROP_PLACEMENTS = ("paper", "torchvision")
+DropPlacement = Literal["paper", "torchvision"]
+DROP_PLACEMENTS = get_args(DropPlacement)
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ class DenseNet(ZooModel):
         num_classes: int = 1000,
         in_chans: int = 3,
         drop_rate: float = 0.0,
-        drop_placement: str = "paper",
+        drop_placement: DropPlacement = "paper",
     ):
         super().__init__()
         if drop_placement not in DROP_PLACEMENTS:
@@ -203,7 +205,7 @@ def _registration(name: str) -> dict:
 
 @register_model(DenseNet, **_registration("densenet121"))
 def densenet121(
-    num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: str = "paper"
+    num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: DropPlacement = "paper"
 ) -> DenseNet:
     """DenseNet-BC-121 (Table 1: k=32, blocks 6-12-24-16)."""
     return DenseNet(DENSENET_CONFIGS["densenet121"], num_classes, in_chans, drop_rate, drop_placement)
@@ -211,7 +213,7 @@ def densenet121(
 
 @register_model(DenseNet, **_registration("densenet169"))
 def densenet169(
-    num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: str = "paper"
+    num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: DropPlacement = "paper"
 ) -> DenseNet:
     """DenseNet-BC-169 (Table 1: k=32, blocks 6-12-32-32)."""
     return DenseNet(DENSENET_CONFIGS["densenet169"], num_classes, in_chans, drop_rate, drop_placement)
@@ -219,7 +221,7 @@ def densenet169(
 
 @register_model(DenseNet, **_registration("densenet201"))
 def densenet201(
-    num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: str = "paper"
+    num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: DropPlacement = "paper"
 ) -> DenseNet:
     """DenseNet-BC-201 (Table 1: k=32, blocks 6-12-48-32)."""
     return DenseNet(DENSENET_CONFIGS["densenet201"], num_classes, in_chans, drop_rate, drop_placement)
@@ -227,7 +229,7 @@ def densenet201(
 
 @register_model(DenseNet, **_registration("densenet161"))
 def densenet161(
-    num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: str = "paper"
+    num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: DropPlacement = "paper"
 ) -> DenseNet:
     """DenseNet-BC-161 (k=48, blocks 6-12-36-24; the authors' released model, not in Table 1)."""
     return DenseNet(DENSENET_CONFIGS["densenet161"], num_classes, in_chans, drop_rate, drop_placement)
@@ -235,7 +237,7 @@ def densenet161(
 
 @register_model(DenseNet, **_registration("densenet264"))
 def densenet264(
-    num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: str = "paper"
+    num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: DropPlacement = "paper"
 ) -> DenseNet:
     """DenseNet-BC-264 (Table 1: k=32, blocks 6-12-64-48)."""
     return DenseNet(DENSENET_CONFIGS["densenet264"], num_classes, in_chans, drop_rate, drop_placement)
@@ -243,7 +245,7 @@ def densenet264(
 
 @register_model(DenseNet, **_registration("densenet_bc100_cifar"))
 def densenet_bc100_cifar(
-    num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: str = "paper"
+    num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: DropPlacement = "paper"
 ) -> DenseNet:
     """DenseNet-BC (L=100, k=12) for CIFAR (Table 2)."""
     return DenseNet(DENSENET_CONFIGS["densenet_bc100_cifar"], num_classes, in_chans, drop_rate, drop_placement)
@@ -251,7 +253,7 @@ def densenet_bc100_cifar(
 
 @register_model(DenseNet, **_registration("densenet_bc250_cifar"))
 def densenet_bc250_cifar(
-    num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: str = "paper"
+    num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: DropPlacement = "paper"
 ) -> DenseNet:
     """DenseNet-BC (L=250, k=24) for CIFAR (Table 2)."""
     return DenseNet(DENSENET_CONFIGS["densenet_bc250_cifar"], num_classes, in_chans, drop_rate, drop_placement)
@@ -259,7 +261,7 @@ def densenet_bc250_cifar(
 
 @register_model(DenseNet, **_registration("densenet_bc190_cifar"))
 def densenet_bc190_cifar(
-    num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: str = "paper"
+    num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_placement: DropPlacement = "paper"
 ) -> DenseNet:
     """DenseNet-BC (L=190, k=40) for CIFAR (Table 2)."""
     return DenseNet(DENSENET_CONFIGS["densenet_bc190_cifar"], num_classes, in_chans, drop_rate, drop_placement)

@@ -33,6 +33,7 @@ Deviations from the paper:
 from __future__ import annotations
 
 from functools import partial
+from typing import Literal, get_args
 
 import torch
 import torch.nn as nn
@@ -84,7 +85,8 @@ _DIGIT_ART = """
 """
 DIGIT_BITMAPS: tuple[tuple[str, ...], ...] = tuple(zip(*(row.split() for row in _DIGIT_ART.strip().splitlines())))
 RBF_REJECT_J = 1.0  # j of Eq. 9 (the paper gives no value)
-OUTPUTS = ("linear", "rbf")
+Output = Literal["linear", "rbf"]
+OUTPUTS = get_args(Output)
 
 SQUASH_A = 1.7159  # amplitude A of f(a) = A tanh(S a), Appendix A
 SQUASH_S = 2.0 / 3.0  # slope S
@@ -199,7 +201,7 @@ class LeNet5(ZooModel):
     first_conv_path = "c1"
     classifier_path = "output"
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 1, classic: bool = True, output: str = "linear"):
+    def __init__(self, num_classes: int = 10, in_chans: int = 1, classic: bool = True, output: Output = "linear"):
         super().__init__()
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
@@ -303,7 +305,7 @@ _REGISTER = dict(
 
 
 @register_model(LeNet5, **_REGISTER)
-def lenet5(num_classes: int = 10, in_chans: int = 1, output: str = "linear") -> LeNet5:
+def lenet5(num_classes: int = 10, in_chans: int = 1, output: Output = "linear") -> LeNet5:
     """LeNet-5 as in the paper (squashing, trainable subsampling, Table I C3); ``output="rbf"``: its RBF outputs."""
     return LeNet5(num_classes, in_chans, classic=True, output=output)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -199,4 +200,9 @@ def _pretrained_record(name: str, pretrained: bool | str) -> WeightsRecord | Non
 def model_arguments(name: str) -> dict[str, inspect.Parameter]:
     """The keyword arguments a registered model's factory takes besides ``num_classes`` and ``in_chans``."""
     factory = _lookup(name)[0]
-    return {n: p for n, p in inspect.signature(factory).parameters.items() if n not in ("num_classes", "in_chans")}
+    hints = typing.get_type_hints(factory)  # names, not strings: a choice is a Literal the settings schema reads
+    return {
+        n: p.replace(annotation=hints.get(n, p.annotation))
+        for n, p in inspect.signature(factory).parameters.items()
+        if n not in ("num_classes", "in_chans")
+    }

@@ -34,6 +34,7 @@ none beyond those of the ResNets above that apply (fully connected init, adaptiv
 """
 
 from functools import partial
+from typing import Literal, get_args
 
 import torch.nn as nn
 import torch.nn.functional as F
@@ -47,7 +48,8 @@ from .resnet import PAPER, BasicBlock
 # Table 6: depth 6n+2 -> n, the number of blocks per stage
 CIFAR_RESNET_BLOCKS: dict[int, int] = {20: 3, 32: 5, 44: 7, 56: 9, 110: 18, 1202: 200}
 CIFAR_STAGE_WIDTHS = (16, 32, 64)  # filters on the 32x32, 16x16 and 8x8 maps
-SHORTCUT_TYPES = ("A", "B")
+Shortcut = Literal["A", "B"]
+SHORTCUT_TYPES = get_args(Shortcut)
 
 
 class ZeroPadShortcut(nn.Module):
@@ -87,7 +89,7 @@ class CifarResNet(ZooModel):
         depth: int,
         num_classes: int = 10,
         in_chans: int = 3,
-        shortcut: str = "A",
+        shortcut: Shortcut = "A",
         zero_init_residual: bool = False,
         residual: bool = True,
     ):
@@ -138,7 +140,7 @@ _REGISTER = {"family": "resnet_cifar", "paper": PAPER, "min_input_size": (3, 8, 
 
 @register_model(CifarResNet, **_REGISTER)
 def resnet20(
-    num_classes: int = 10, in_chans: int = 3, shortcut: str = "A", zero_init_residual: bool = False
+    num_classes: int = 10, in_chans: int = 3, shortcut: Shortcut = "A", zero_init_residual: bool = False
 ) -> CifarResNet:
     """ResNet-20 for CIFAR-10 (n=3, 16/32/64 filters, option A shortcuts; shortcut='B' projects)."""
     return CifarResNet(20, num_classes, in_chans, shortcut, zero_init_residual)
@@ -146,7 +148,7 @@ def resnet20(
 
 @register_model(CifarResNet, **_REGISTER)
 def resnet32(
-    num_classes: int = 10, in_chans: int = 3, shortcut: str = "A", zero_init_residual: bool = False
+    num_classes: int = 10, in_chans: int = 3, shortcut: Shortcut = "A", zero_init_residual: bool = False
 ) -> CifarResNet:
     """ResNet-32 for CIFAR-10 (n=5, 16/32/64 filters, option A shortcuts; shortcut='B' projects)."""
     return CifarResNet(32, num_classes, in_chans, shortcut, zero_init_residual)
@@ -154,7 +156,7 @@ def resnet32(
 
 @register_model(CifarResNet, **_REGISTER)
 def resnet44(
-    num_classes: int = 10, in_chans: int = 3, shortcut: str = "A", zero_init_residual: bool = False
+    num_classes: int = 10, in_chans: int = 3, shortcut: Shortcut = "A", zero_init_residual: bool = False
 ) -> CifarResNet:
     """ResNet-44 for CIFAR-10 (n=7, 16/32/64 filters, option A shortcuts; shortcut='B' projects)."""
     return CifarResNet(44, num_classes, in_chans, shortcut, zero_init_residual)
@@ -162,7 +164,7 @@ def resnet44(
 
 @register_model(CifarResNet, **_REGISTER)
 def resnet56(
-    num_classes: int = 10, in_chans: int = 3, shortcut: str = "A", zero_init_residual: bool = False
+    num_classes: int = 10, in_chans: int = 3, shortcut: Shortcut = "A", zero_init_residual: bool = False
 ) -> CifarResNet:
     """ResNet-56 for CIFAR-10 (n=9, 16/32/64 filters, option A shortcuts; shortcut='B' projects)."""
     return CifarResNet(56, num_classes, in_chans, shortcut, zero_init_residual)
@@ -170,7 +172,7 @@ def resnet56(
 
 @register_model(CifarResNet, **_REGISTER)
 def resnet110(
-    num_classes: int = 10, in_chans: int = 3, shortcut: str = "A", zero_init_residual: bool = False
+    num_classes: int = 10, in_chans: int = 3, shortcut: Shortcut = "A", zero_init_residual: bool = False
 ) -> CifarResNet:
     """ResNet-110 for CIFAR-10 (n=18, 16/32/64 filters, option A shortcuts; shortcut='B' projects)."""
     return CifarResNet(110, num_classes, in_chans, shortcut, zero_init_residual)
@@ -178,7 +180,7 @@ def resnet110(
 
 @register_model(CifarResNet, **_REGISTER)
 def resnet1202(
-    num_classes: int = 10, in_chans: int = 3, shortcut: str = "A", zero_init_residual: bool = True
+    num_classes: int = 10, in_chans: int = 3, shortcut: Shortcut = "A", zero_init_residual: bool = True
 ) -> CifarResNet:
     """ResNet-1202 for CIFAR-10 (n=200; zero-initialised residual BN by default, see Deviations)."""
     return CifarResNet(1202, num_classes, in_chans, shortcut, zero_init_residual)

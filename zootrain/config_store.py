@@ -17,15 +17,14 @@ from zoo.registry import model_arguments
 
 from .finetune import register_finetune_schema
 
-PLAIN_TYPES = {t.__name__: t for t in (bool, int, float, str)}  # annotations may be strings (postponed evaluation)
+PLAIN_TYPES = (bool, int, float, str)  # typed keys; a choice (a Literal) is a plain key the schema checks
 MODEL_KEYS = ("name", "variant")  # the other keys of a model node are the factory's arguments
 
 
 def _model_node(name: str) -> type:
     fields: list[tuple[str, Any, Any]] = [("name", str, field(default=name)), ("variant", str, field(default="auto"))]
     for arg, param in model_arguments(name).items():
-        annotation = getattr(param.annotation, "__name__", param.annotation)
-        kind = PLAIN_TYPES.get(annotation, Any)
+        kind = param.annotation if param.annotation in PLAIN_TYPES else Any
         fields.append((arg, kind, field(default=param.default)))
     return make_dataclass(f"{name}_model_config", fields)
 
