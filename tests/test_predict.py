@@ -123,6 +123,7 @@ def test_feature_maps_and_gradcam_pictures(run, eval_cfg, tmp_path):
         (["images={empty}"], "the folder holds no images"),
         (["images={text}"], "no readable image among"),
         (["images='/no/such/*.png'"], "the pattern matches no file"),
+        (["images=[]"], "names no image: give a file, a folder or a glob"),
         (
             ["images={digits}", "visualize=gradcam", "target_class=10"],
             "target_class=10 is out of range: the model has 10",

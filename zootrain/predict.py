@@ -101,6 +101,8 @@ def find_images(spec: str) -> list[Path]:
 def find_all_images(spec: Any) -> list[Path]:
     """``images=``: one file, folder or glob, or a list of them (``images=[a/x.png,b/x.png]``)."""
     specs = list(spec) if isinstance(spec, (list, ListConfig)) else [spec]
+    if not specs:
+        raise ConfigError("images=[] names no image: give a file, a folder or a glob (or a list of them)")
     return [path for one in specs for path in find_images(str(one))]
 
 
@@ -161,7 +163,7 @@ def _target_class(value: Any, class_names: list[str]) -> int | None:
 def predict(cfg: DictConfig) -> dict[str, Any]:
     """Top-k predictions (and pictures) for ``cfg.images``; returns {"predictions": rows, "csv": path}."""
     pictures = _visualizations(cfg.get("visualize"))
-    if not cfg.get("images"):
+    if cfg.get("images") is None:
         raise ConfigError(f"visualize={cfg.visualize} pictures your own images: add images=<file|folder|glob>")
     if cfg.get("tta"):
         raise ConfigError(

@@ -128,7 +128,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     accuracy and a confusion matrix on ``cfg.split`` (``test`` by default; ``val``: the run's own validation)."""
     check_common(cfg)
     set_threads(cfg.get("threads", "auto"))
-    if cfg.get("images") or cfg.get("visualize"):
+    if cfg.get("images") is not None or cfg.get("visualize"):
         return predict(cfg)
     module, trained_with, trained_on = evaluated_model(cfg)
     datamodule = evaluation_datamodule(trained_with, plain(cfg.get("dataset")) or {})
