@@ -215,3 +215,11 @@ def test_an_optuna_search_is_checked_at_the_ends_of_its_intervals():
         for wd in (1e-05, 0.001)
         for m in (0.8, 0.9)
     )
+
+
+def test_early_stopping_needs_something_to_watch_and_a_switched_off_callback_is_no_callback(tmp_path):
+    unvalidated = ["callbacks=early_stopping", "trainer.limit_val_batches=0", "callbacks.progress_bar=null"]
+    message = refusal(tmp_path, *unvalidated)
+    assert message.startswith("callbacks.early_stopping.monitor='val/acc'") and "nothing to watch" in message
+    watching_training = [*unvalidated, "callbacks.early_stopping.monitor=train/acc"]
+    check_train_settings(compose_config("train", watching_training, tmp_path))

@@ -128,15 +128,15 @@ def check_watched_metrics_are_logged(cfg: DictConfig) -> None:
     if cfg.trainer.get("limit_val_batches") != 0:
         return
     for name, node in (cfg.get("callbacks") or {}).items():
-        watches = node.get("monitor") if isinstance(node, DictConfig) else None
-        if str(node.get("_target_", "")).endswith("EarlyStopping") and str(watches).startswith("val/"):
-            _require(
-                False,
-                f"callbacks.{name}.monitor",
-                watches,
-                "trainer.limit_val_batches=0 means no validation, so there is nothing to watch; watch train/acc or "
-                "train/loss_epoch, or let the run validate",
-            )
+        if not isinstance(node, DictConfig) or not str(node.get("_target_", "")).endswith("EarlyStopping"):
+            continue  # a callback switched off with null, or one that stops nothing
+        _require(
+            not str(node.get("monitor")).startswith("val/"),
+            f"callbacks.{name}.monitor",
+            node.get("monitor"),
+            "trainer.limit_val_batches=0 means no validation, so there is nothing to watch; watch train/acc or "
+            "train/loss_epoch, or let the run validate",
+        )
 
 
 def check_data_fits_run(datamodule: ImageClassificationData, cfg: DictConfig) -> None:
