@@ -17,7 +17,7 @@ from zootrain.finetune import FinetuneSpec, build_param_groups, freeze_for_run
 from zootrain.run import train
 
 QUICK = [
-    "dataset.batch_size=16",
+    "dataset.batch_size=4",  # resnet18 at 32 px: a few images per step show the schedule as well as many
     "trainer.max_epochs=1",
     "trainer.limit_train_batches=2",
     "trainer.limit_val_batches=1",

@@ -114,10 +114,9 @@ def test_jit_script_of_a_model_in_training_mode_drops_its_auxiliary_outputs():
 
 
 def test_num_features_differs_from_head_hidden_size_only_with_hidden_fc_layers():
-    widths = {
-        name: (create_model(name).num_features, create_model(name).head_hidden_size)
-        for name in ("lenet5", "alexnet_cifar", "vgg11", "vgg11_bn_cifar", "resnet18_cifar")
-    }
+    with torch.device("meta"):  # widths only: no weights to initialise
+        models = {n: create_model(n) for n in ("lenet5", "alexnet_cifar", "vgg11", "vgg11_bn_cifar", "resnet18_cifar")}
+    widths = {name: (model.num_features, model.head_hidden_size) for name, model in models.items()}
     assert widths == {
         "lenet5": (120, 84),
         "alexnet_cifar": (256, 1024),

@@ -63,16 +63,17 @@ def _representatives() -> set[str]:
 REPRESENTATIVES = _representatives()
 
 
-def registry(all_in_default_run: bool = False, graph_capture: bool = False) -> list:
+def registry(cheap: bool = False, graph_capture: bool = False) -> list:
     """Every registered model. A check that runs the model (a forward, a backward: up to seconds per model) runs on
     one model of each paper by default (``REPRESENTATIVES``), on the others with ``-m integration`` and on the heavy
-    ones with ``-m slow``; ``all_in_default_run``: a check cheap enough to run on every model by default;
-    ``graph_capture`` (torch.compile, torch.export, TorchScript, torch.fx: 5-15 s for an ImageNet-sized Inception
-    on a CPU): by default on the small-input representatives only."""
+    ones with ``-m slow``; ``cheap``: a check cheap enough to run by default on every model but the heavy ones
+    (which take seconds just to initialise: those with ``-m integration``); ``graph_capture`` (torch.compile,
+    torch.export, TorchScript, torch.fx: 5-15 s for an ImageNet-sized Inception on a CPU): by default on the
+    small-input representatives only."""
     params = []
     for name in ALL_MODELS:
-        if all_in_default_run:
-            params.append(name)
+        if cheap:
+            params.append(pytest.param(name, marks=pytest.mark.integration) if name in HEAVY else name)
         elif name in HEAVY:
             params.append(pytest.param(name, marks=pytest.mark.slow))
         elif name not in REPRESENTATIVES or (graph_capture and _is_big(name)):
@@ -87,7 +88,7 @@ def test_registry_is_populated():
     assert families <= set(ALL_MODELS)
 
 
-@pytest.mark.parametrize("name", registry(all_in_default_run=True))
+@pytest.mark.parametrize("name", registry(cheap=True))
 def test_output_shape_at_min_input(name):
     torch.manual_seed(0)
     model = create_model(name, num_classes=NUM_CLASSES).eval()
@@ -161,9 +162,10 @@ def test_same_seed_same_weights(name):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("name", registry(all_in_default_run=True))
+@pytest.mark.parametrize("name", ALL_MODELS)  # on the meta device: cheap for every model
 def test_groups_cover_every_parameter_in_order(name):
-    model = create_model(name, num_classes=NUM_CLASSES)
+    with torch.device("meta"):  # the structure only: no weights to initialise (seconds for a VGG)
+        model = create_model(name, num_classes=NUM_CLASSES)
     groups = model.parameter_groups()
     names = list(groups)
     assert names[0] == "stem" and names[-1] == "head"

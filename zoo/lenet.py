@@ -165,7 +165,8 @@ def _init_uniform_by_fan_in(layer: nn.Module, fan_in: int | list[int]) -> None:
         return
     with torch.no_grad():
         bounds = torch.tensor([INIT_RANGE / f for f in fan_in])
-        per_connection = bounds.repeat_interleave(torch.tensor([len(i) for i in layer.table]))
+        counts = [len(i) for i in layer.table]  # output_size: so that a model also builds on the meta device
+        per_connection = bounds.repeat_interleave(torch.tensor(counts), output_size=sum(counts))
         layer.weight.uniform_(-1, 1).mul_(per_connection.view(-1, 1, 1))
         layer.bias.uniform_(-1, 1).mul_(bounds)
 
