@@ -1,13 +1,37 @@
 """Checks shared by the per-family tests: the paper's layer table, and torchvision equivalence (same state_dict
-layout, same outputs from the same weights)."""
+layout, same outputs from the same weights); ``built``, the models the interface checks run on."""
 
 from __future__ import annotations
+
+import copy
+import functools
 
 import torch
 import torch.nn as nn
 import torchvision
 
-from zoo import create_model
+from zoo import count_parameters, create_model
+from zoo.base import ZooModel
+
+KEPT_PARAMETERS = 30_000_000  # models up to this size stay in memory for the session (a VGG's 133M would not)
+
+
+@functools.cache
+def _seeded(name: str, arguments: tuple) -> ZooModel | None:
+    torch.manual_seed(0)
+    model = create_model(name, **dict(arguments))
+    return model if count_parameters(model) <= KEPT_PARAMETERS else None
+
+
+def built(name: str, **kwargs) -> ZooModel:
+    """What ``torch.manual_seed(0); create_model(name, **kwargs)`` returns, as a fresh copy: each model is initialised
+    once per session and copied for each check that runs on it (Inception v3's truncated-normal initialisation alone
+    takes seconds, a copy a tenth of that). Checks of ``create_model`` itself call it directly."""
+    kept = _seeded(name, tuple(sorted(kwargs.items())))
+    if kept is None:
+        torch.manual_seed(0)
+        return create_model(name, **kwargs)
+    return copy.deepcopy(kept)
 
 
 def assert_state_dict_layout_equals_torchvision(name: str) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from model_checks import built
 from test_zoo_contract import NUM_CLASSES, _batch, registry
 from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 
@@ -31,8 +32,7 @@ SMALL_ONNX = {"lenet5"}  # ONNX export takes ~10 s even for a small model: the o
 
 
 def _model(name: str, **kwargs) -> ZooModel:
-    torch.manual_seed(0)
-    return create_model(name, num_classes=NUM_CLASSES, **kwargs).eval()
+    return built(name, num_classes=NUM_CLASSES, **kwargs).eval()
 
 
 @pytest.mark.parametrize("name", registry(graph_capture=True))

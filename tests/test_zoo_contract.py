@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from model_checks import built
 
 import zoo
 from zoo import count_parameters, create_model, list_models, model_info, split_output
@@ -100,7 +101,7 @@ def test_output_shape_at_min_input(name):
 
 @pytest.mark.parametrize("name", registry())
 def test_output_shape_at_default_input(name):
-    model = create_model(name, num_classes=NUM_CLASSES).eval()
+    model = built(name, num_classes=NUM_CLASSES).eval()
     with torch.no_grad():
         assert model(_batch(name, "default", n=1)).shape == (1, NUM_CLASSES)
 
@@ -108,7 +109,7 @@ def test_output_shape_at_default_input(name):
 @pytest.mark.parametrize("name", registry())
 def test_every_parameter_gets_a_gradient(name):
     torch.manual_seed(0)
-    model = create_model(name, num_classes=NUM_CLASSES).train()
+    model = built(name, num_classes=NUM_CLASSES).train()
     logits, aux = split_output(model(_batch(name)))
     loss = logits.sum() + sum(a.sum() for a in aux)
     loss.backward()
@@ -119,7 +120,7 @@ def test_every_parameter_gets_a_gradient(name):
 
 @pytest.mark.parametrize("name", registry())
 def test_reset_classifier_zero_returns_pre_logits(name):
-    model = create_model(name, num_classes=NUM_CLASSES).eval()
+    model = built(name, num_classes=NUM_CLASSES).eval()
     model.reset_classifier(0)
     x = _batch(name)
     with torch.no_grad():
@@ -135,7 +136,7 @@ def test_reset_classifier_zero_returns_pre_logits(name):
 @pytest.mark.parametrize("name", registry())
 def test_forward_features_then_head_equals_forward(name):
     torch.manual_seed(0)
-    model = create_model(name, num_classes=NUM_CLASSES).eval()
+    model = built(name, num_classes=NUM_CLASSES).eval()
     x = _batch(name)
     with torch.no_grad():
         full = model(x)
@@ -147,7 +148,7 @@ def test_forward_features_then_head_equals_forward(name):
 
 @pytest.mark.parametrize("name", registry())
 def test_single_image_in_eval_mode(name):
-    model = create_model(name, num_classes=NUM_CLASSES).eval()
+    model = built(name, num_classes=NUM_CLASSES).eval()
     with torch.no_grad():
         assert model(_batch(name, n=1)).shape == (1, NUM_CLASSES)
 
@@ -196,7 +197,7 @@ def test_small_input_model_is_a_registered_small_sibling(name):
 
 @pytest.mark.parametrize("name", registry())
 def test_input_too_small_or_wrong_channels_is_a_clear_error(name):
-    model = create_model(name).eval()
+    model = built(name).eval()
     c, h, w = model_info(name).min_input_size
     with pytest.raises(ValueError, match=rf"{name}.*{h}x{w}.*got {h - 1}x{w - 1}"):
         model(torch.randn(1, c, h - 1, w - 1))
@@ -251,7 +252,7 @@ def test_parameter_count_matches_paper(name, expected):
 
 @pytest.mark.parametrize("name", registry(graph_capture=True))
 def test_torch_export_in_eval_mode(name):
-    model = create_model(name, num_classes=NUM_CLASSES).eval()
+    model = built(name, num_classes=NUM_CLASSES).eval()
     x = _batch(name, n=2)
     exported = torch.export.export(model, (x,))
     with torch.no_grad():
@@ -261,7 +262,7 @@ def test_torch_export_in_eval_mode(name):
 @pytest.mark.parametrize("name", registry(graph_capture=True))
 def test_torch_compile_fullgraph_in_eval_mode(name):
     torch._dynamo.reset()
-    model = create_model(name, num_classes=NUM_CLASSES).eval()
+    model = built(name, num_classes=NUM_CLASSES).eval()
     x = _batch(name, n=2)
     compiled = torch.compile(model, backend="eager", fullgraph=True)
     with torch.no_grad():
