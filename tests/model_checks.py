@@ -4,7 +4,6 @@ layout, same outputs from the same weights); ``built``, the models the interface
 from __future__ import annotations
 
 import copy
-import functools
 
 import torch
 import torch.nn as nn
@@ -14,24 +13,21 @@ from zoo import count_parameters, create_model
 from zoo.base import ZooModel
 
 KEPT_PARAMETERS = 30_000_000  # models up to this size stay in memory for the session (a VGG's 133M would not)
-
-
-@functools.cache
-def _seeded(name: str, arguments: tuple) -> ZooModel | None:
-    torch.manual_seed(0)
-    model = create_model(name, **dict(arguments))
-    return model if count_parameters(model) <= KEPT_PARAMETERS else None
+_kept: dict[tuple, ZooModel] = {}  # (name, arguments) -> the seeded model, never handed out itself
 
 
 def built(name: str, **kwargs) -> ZooModel:
     """What ``torch.manual_seed(0); create_model(name, **kwargs)`` returns, as a fresh copy: each model is initialised
     once per session and copied for each check that runs on it (Inception v3's truncated-normal initialisation alone
     takes seconds, a copy a tenth of that). Checks of ``create_model`` itself call it directly."""
-    kept = _seeded(name, tuple(sorted(kwargs.items())))
-    if kept is None:
-        torch.manual_seed(0)
-        return create_model(name, **kwargs)
-    return copy.deepcopy(kept)
+    key = (name, tuple(sorted(kwargs.items())))
+    if key in _kept:
+        return copy.deepcopy(_kept[key])
+    torch.manual_seed(0)
+    model = create_model(name, **kwargs)
+    if count_parameters(model) <= KEPT_PARAMETERS:
+        _kept[key] = copy.deepcopy(model)
+    return model
 
 
 def assert_state_dict_layout_equals_torchvision(name: str) -> None:
