@@ -1,7 +1,8 @@
 """Checks of the library's arguments, with one message shape: the argument and its value, what is wrong, what to do.
 
-Every public entry point (``create_model``, ``reset_classifier``, ``features_only``/``out_indices``) checks through
-these, so a wrong argument is a TypeError or ValueError naming it, never a failure deep inside a layer.
+Every public entry point (``create_model``, ``list_models``, ``reset_classifier``, ``features_only``/``out_indices``,
+``DataConfig``) checks through these, so a wrong argument is a TypeError or ValueError naming it, never a failure deep
+inside a layer.
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ def integer(argument: str, value: object, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{argument}={value}: must be at least {minimum}")
     return int(value)
+
+
+def text(argument: str, value: object, expected: str) -> str:
+    """``value`` as a str (a model name, a glob): anything else is a TypeError saying what was expected."""
+    if not isinstance(value, str):
+        raise TypeError(f"{argument}={value!r}: expected {expected}, got {type(value).__name__}")
+    return value
 
 
 def choice(argument: str, value: object, choices: Sequence[object], meaning: str = "") -> object:

@@ -116,6 +116,11 @@ class ZooModel(nn.Module):
         name = self.info.name if self.info is not None else type(self).__name__
         if x.ndim != 4 or x.shape[1] != self.in_chans:
             raise ValueError(f"{name} expects a batch of shape (N, {self.in_chans}, H, W), got {tuple(x.shape)}")
+        if not x.is_floating_point():  # uint8 pixels straight from an image: a convolution would fail on the dtype
+            raise TypeError(
+                f"{name} expects normalised float images, got {x.dtype}: prepare them with "
+                "zoo.create_transform(zoo.resolve_data_config(model))"
+            )
         if self.info is not None:
             _, min_h, min_w = self.info.min_input_size
             if x.shape[-2] < min_h or x.shape[-1] < min_w:

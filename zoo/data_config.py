@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from .arguments import integer
 from .catalog import WeightsRecord, catalogue
 from .features import FeatureListNet
 from .info import SMALL_INPUT_PIXELS, ModelInfo
@@ -35,6 +36,18 @@ class DataConfig:
     resize_size: int  # the shorter side before the center crop (equal to the crop for small images)
     interpolation: str = "bilinear"
     class_names: tuple[str, ...] | None = None  # of the weights, when the config comes from weights
+
+    def __post_init__(self) -> None:
+        """A size torchvision cannot crop to, or statistics for other channels, fails here, not inside the transform."""
+        if len(self.input_size) != 3:
+            raise ValueError(f"input_size={self.input_size!r}: give (channels, height, width)")
+        for i, side in enumerate(self.input_size):
+            integer(f"input_size[{i}]", side, minimum=1)
+        integer("resize_size", self.resize_size, minimum=1)
+        if {len(self.mean), len(self.std)} - {1, self.input_size[0]}:
+            raise ValueError(
+                f"mean={self.mean} std={self.std}: give one value per channel ({self.input_size[0]}) or one for all"
+            )
 
     @property
     def small_images(self) -> bool:

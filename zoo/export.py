@@ -11,6 +11,7 @@ loaded back with ``torch.export.load``). The model is exported in eval mode for 
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -63,6 +64,7 @@ def export(model: nn.Module, fmt: str, path: Path, example: Tensor, dynamic_batc
 def run_exported(fmt: str, path: Path, x: Tensor) -> Tensor | None:
     """The exported file's output for ``x``; None when the runtime needed to check it is not installed."""
     if fmt == "onnx":
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # else importing it writes a device id into ~/.cache
         try:
             import onnxruntime
         except ImportError:
@@ -89,6 +91,17 @@ def check(model: nn.Module, fmt: str, path: Path, inputs: list[Tensor]) -> float
     return worst
 
 
+def output_refusal(path: Path, overwrite: bool) -> str | None:
+    """Why the export cannot be written to ``path`` (None: it can), said before the model is built."""
+    if path.is_dir():
+        return "is a folder; name a file inside it"
+    if path.exists() and not overwrite:  # it may be the very --checkpoint being exported
+        return "exists; pass --overwrite to replace it, or choose another file"
+    if not path.parent.is_dir():
+        return f"is in a folder that does not exist ({path.parent}); create it or choose another file"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m zoo.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="registered model name (zoo.list_models())")
@@ -101,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     args = parser.parse_args(argv)
     path = args.output or Path(args.name + FORMATS[args.format])
-    if path.exists() and not args.overwrite:  # it may be the very --checkpoint being exported
-        print(f"error: --output {path} exists; pass --overwrite to replace it, or choose another file", file=sys.stderr)
+    refusal = output_refusal(path, args.overwrite)
+    if refusal:
+        print(f"error: --output {path} {refusal}", file=sys.stderr)
         return 2
     try:
         model = build(args.name, args.checkpoint, args.num_classes, args.in_chans)

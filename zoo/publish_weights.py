@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -25,10 +26,17 @@ from .pretrained import sha256
 from .registry import create_model, fit_channels, model_info
 from .weights import load_file, load_pretrained, source_architecture
 
+TAG = re.compile(r"[A-Za-z0-9_-]+")  # a file name's part, and the part of arch.tag after the dot
+
 
 def accuracy_from_metrics(path: str | Path) -> Accuracy:
     """The top-1/top-5 (in percent) and split of an evaluate.py ``metrics.json``."""
     metrics = json.loads(Path(path).read_text())
+    if not {"top1", "split", "num_samples"} <= metrics.keys():
+        raise WeightsError(
+            f"{path} is not a metrics.json of evaluate.py (it lacks top1, split or num_samples; a training run's "
+            "holds val/acc): pass the one evaluate.py ckpt_path=... wrote"
+        )
     top5 = metrics.get("top5")
     return Accuracy(
         top1=round(100 * metrics["top1"], 2),
@@ -72,6 +80,11 @@ def publish(
 
     The weights are loaded into a fresh model first, so a file that does not fit the architecture is refused.
     """
+    if not TAG.fullmatch(tag):
+        raise WeightsError(
+            f"tag={tag!r}: a tag is a name of letters, digits, _ and - (it names the file <arch>.<tag>.safetensors "
+            "and the weights <arch>.<tag>)"
+        )
     raw = load_file(checkpoint, "checkpoint")
     hparams = raw.get("hyper_parameters", {})
     data = raw.get("datamodule_hyper_parameters", {})
@@ -139,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
             default=args.default,
             out_dir=args.out_dir,
         )
-    except (KeyError, ValueError, OSError) as err:  # WeightsError is a ValueError
+    except OSError as err:  # a folder that cannot be written, a --metrics file that is not there
+        parser.error(f"cannot read or write {err.filename}: {err.strerror or err}")
+    except (KeyError, ValueError) as err:  # WeightsError is a ValueError; a KeyError's str() would quote its message
         parser.error(str(err.args[0]) if err.args else str(err))
     print(
         f"wrote {args.out_dir / record.file} (sha256 {record.sha256[:12]}...) and its record in {SHIPPED_MANIFEST.name}"

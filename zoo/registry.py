@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import torch.nn as nn
 
-from .arguments import integer
+from .arguments import integer, text
 from .catalog import WeightsRecord, weights_record
 from .features import FeatureListNet
 from .info import (
@@ -99,10 +99,12 @@ def register_model(
 
 def list_models(pattern: str = "*") -> list[str]:
     """Registered names matching a glob pattern such as ``"resnet*"``, sorted."""
+    pattern = text("pattern", pattern, "a glob such as 'resnet*'")
     return sorted(name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern))
 
 
 def _lookup(name: str) -> tuple[Callable[..., nn.Module], ModelInfo]:
+    text("name", name, "a registered model name (zoo.list_models() lists them)")
     try:
         return _REGISTRY[name]
     except KeyError:

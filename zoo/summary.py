@@ -257,7 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     in_chans = args.input_size[0] if args.input_size else None
     try:
-        model = create_model(args.name, num_classes=args.num_classes, in_chans=in_chans)
+        with torch.device("meta"):  # shapes are all a summary needs: an input of any size costs no memory
+            model = create_model(args.name, num_classes=args.num_classes, in_chans=in_chans)
         summary = _run(model, args.input_size)
     except KeyError as e:
         parser.error(e.args[0])

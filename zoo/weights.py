@@ -121,6 +121,18 @@ def _architecture_mismatch(own: dict, incoming: dict, head: set[str], shape_clas
     return None
 
 
+def unusable_tensors(own: Mapping[str, Tensor], incoming: Mapping[str, Tensor]) -> str | None:
+    """Why tensors of ``incoming`` cannot stand for ``own``'s of the same names (None: they can): integers where the
+    model holds floats or the reverse (``load_state_dict`` would cast them without a word), or values that are not
+    finite (NaN or inf weights train and predict nothing)."""
+    common = [k for k in own if k in incoming]
+    other_kind = [k for k in common if own[k].is_floating_point() != incoming[k].is_floating_point()]
+    if other_kind:
+        return f"{other_kind[:3]} hold {incoming[other_kind[0]].dtype} where the model holds {own[other_kind[0]].dtype}"
+    broken = [k for k in common if incoming[k].is_floating_point() and not bool(torch.isfinite(incoming[k]).all())]
+    return f"{broken[:3]} hold NaN or infinite values" if broken else None
+
+
 def source_architecture(raw: Mapping) -> str | None:
     """The zoo model name a checkpoint written by this project's training was made with, if it says."""
     model = raw.get("hyper_parameters", {}).get("model") if isinstance(raw.get("hyper_parameters"), Mapping) else None
@@ -169,6 +181,9 @@ def load_pretrained(
             f"{source_desc} do not fit {model_name}: {reason}. They belong to "
             f"{source_arch or 'another architecture'}; pick the model they were trained as, or another checkpoint"
         )
+    unusable = unusable_tensors(own, {k: v for k, v in incoming.items() if k not in shape_clash})
+    if unusable:
+        raise WeightsError(f"{source_desc} cannot be loaded into {model_name}: {unusable}; pick another file")
     reinitialised = [k for k in shape_clash if k in head]
     missing = [k for k in own if k not in incoming and k not in head]
     if missing and not allow_partial:
