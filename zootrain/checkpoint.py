@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from zoo import list_models
 from zoo.weights import WeightsError, load_file
 
 
@@ -17,5 +18,15 @@ def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
         raise WeightsError(
             f"{path} is not a checkpoint written by train.py (no zoo model settings beside its weights); "
             "to start from plain weights use finetune.init_from=... instead"
+        )
+    if model["name"] not in list_models():
+        raise WeightsError(
+            f"{path} was trained as {model['name']!r}, which this zoo does not have (zoo.list_models() lists them): "
+            "a checkpoint of another version, or an edited one"
+        )
+    if not isinstance(ckpt.get("datamodule_hyper_parameters"), dict):
+        raise WeightsError(
+            f"{path} lacks the dataset settings train.py stores beside the model's (datamodule_hyper_parameters), "
+            "so the data it was trained on cannot be rebuilt; to start from its weights use finetune.init_from=..."
         )
     return ckpt

@@ -6,11 +6,13 @@ traceback; ``HYDRA_FULL_ERROR=1`` shows the traceback for debugging.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib.util
 import os
 import re
 import sys
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,8 @@ from typing import Any
 import hydra
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.utils import get_args_parser
+from hydra.conf import HydraConf
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import IntervalSweep, Override
@@ -32,7 +36,7 @@ from zoo.weights import WeightsError
 from . import run
 from .data import DataConfigError
 from .errors import ConfigError, TrainingDiverged
-from .settings import check_common, check_train_settings
+from .settings import check_evaluate_settings, check_train_settings
 
 # configs/ beside the package in a checkout (editable install); packaged as zootrain/configs in a wheel
 _PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -45,8 +49,9 @@ USER_ERRORS = (
     TrainingDiverged,
     OmegaConfBaseException,
 )
-SETTINGS_CHECKS = {"train": check_train_settings, "evaluate": check_common}
+SETTINGS_CHECKS = {"train": check_train_settings, "evaluate": check_evaluate_settings}
 MULTIRUN_FLAGS = ("-m", "--multirun")
+BASIC_SWEEPER = f"{BasicSweeper.__module__}.{BasicSweeper.__name__}"
 FAILED = "failed.txt"  # in a multirun job's directory: the one error line of a point that could not run
 FAILED_POINTS = "failed_points.txt"  # in the sweep directory: this sweep's failed jobs, one directory name a line
 # configs/launcher/<name>.yaml -> (Hydra plugin module, what to pip install)
@@ -63,6 +68,13 @@ def show_tracebacks() -> bool:
 
 def error_line(message: str) -> str:
     return f"error: {' '.join(message.split())}"
+
+
+def user_message(err: BaseException) -> str:
+    """The error's own message. One a DataLoader worker raised arrives inside the worker's traceback (torch raises
+    it again as "Caught X in DataLoader worker process N. Original Traceback ... X: message"): that is cut away."""
+    text, marker = str(err), f"{type(err).__name__}: "
+    return text.rpartition(marker)[2].strip() if "Original Traceback" in text and marker in text else text
 
 
 def fail(message: str) -> None:
@@ -118,6 +130,8 @@ def _compose(config_name: str, overrides: list[str], context: str = "") -> DictC
             return compose(config_name, overrides=overrides, return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as err:
         fail(context + describe_compose_error(err))
+    except ValueError as err:  # Hydra's refusal of a group set to null (logger=null)
+        fail(f"{context}{err}; to leave a config group out, write ~group (e.g. ~logger)")
 
 
 def _parse(overrides: list[str]) -> list[Override]:
@@ -141,8 +155,14 @@ def sweep_points(cfg: DictConfig, parsed: list[Override]) -> list[list[str]]:
     (``hparams_search=lr_wd``), then the command line's."""
     params = cfg.hydra.sweeper.get("params") or {}
     from_config = [f"{key}={value}" for key, value in params.items()]
-    swept = [_bounds_of_interval(o) for o in [*_parse(from_config), *parsed] if o.is_sweep_override()]
-    batches = BasicSweeper.split_arguments(swept, max_batch_size=None)
+    sweeps = [o for o in [*_parse(from_config), *parsed] if o.is_sweep_override()]
+    intervals = [o.input_line for o in sweeps if isinstance(o.value(), IntervalSweep)]
+    if intervals and cfg.hydra.sweeper._target_ == BASIC_SWEEPER:
+        fail(
+            f"{intervals[0]}: Hydra's grid sweeper takes lists of values, not an interval to sample; give values "
+            "(a,b,c or range(...)), or sample with Optuna (hparams_search=optuna_lr_wd)"
+        )
+    batches = BasicSweeper.split_arguments([_bounds_of_interval(o) for o in sweeps], max_batch_size=None)
     return [point for batch in batches for point in batch]
 
 
@@ -165,9 +185,11 @@ def preflight(config_name: str, argv: list[str]) -> Path | None:
     its own point when it runs. Returns the sweep's directory in a multirun. Hydra's other flags are Hydra's."""
     flags = [arg for arg in argv if arg.startswith("-")]
     if any(flag not in MULTIRUN_FLAGS for flag in flags):
+        check_config_flags(argv)
         return None
     overrides = [arg for arg in argv if arg not in MULTIRUN_FLAGS]
     parsed = _parse(overrides)
+    check_hydra_keys(parsed)
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
     cfg = _compose(config_name, fixed)
     if flags or cfg.hydra.mode == RunMode.MULTIRUN:
@@ -184,8 +206,45 @@ def preflight(config_name: str, argv: list[str]) -> Path | None:
     return None
 
 
+def check_config_flags(argv: list[str]) -> None:
+    """Hydra's ``--config-dir`` or ``--config-name`` naming a folder or a config that is not there: Hydra's own
+    message is several lines, none an error line."""
+    args = get_args_parser().parse_known_args(argv)[0]
+    folders = [Path(CONFIG_DIR)]
+    if args.config_dir:
+        if not Path(args.config_dir).is_dir():
+            fail(f"--config-dir={args.config_dir}: no such folder; give the folder that holds your own configs")
+        folders.append(Path(args.config_dir))
+    name = args.config_name
+    if name and not any((folder / name).is_file() or (folder / f"{name}.yaml").is_file() for folder in folders):
+        fail(f"--config-name={name}: no {name}.yaml in {' or '.join(map(str, folders))}; fix the name or drop it")
+
+
+def check_hydra_keys(parsed: list[Override]) -> None:
+    """``+hydra.<key>`` that Hydra's settings lack composes without a word: Hydra ignores it, or drops it
+    (``+hydra.run.dirr=...`` leaves the run in the default folder)."""
+    for override in parsed:
+        key = override.key_or_group
+        if not (override.is_add() or override.is_force_add()) or not key.startswith("hydra."):
+            continue
+        node: Any = HydraConf
+        parts = key.split(".")
+        for depth, part in enumerate(parts[1:], start=1):
+            if not dataclasses.is_dataclass(node):
+                break  # a free-form node (job_logging, launcher, sweeper): its keys are its plugin's
+            fields = typing.get_type_hints(node)
+            if part not in fields:
+                close = [".".join([*parts[:depth], c]) for c in difflib.get_close_matches(part, fields, cutoff=0.6)]
+                hint = f"did you mean {' or '.join(close)}? " if close else ""
+                fail(f"{key} is not a Hydra setting; {hint}drop it or fix its name")
+            node = fields[part]
+
+
 def preflight_sweep(config_name: str, cfg: DictConfig, fixed: list[str], parsed: list[Override]) -> Path:
-    refusals = [refusal(config_name, fixed, point) for point in sweep_points(cfg, parsed)]
+    points = sweep_points(cfg, parsed)
+    if not points:
+        fail("the sweep has no points: a swept key has no values (e.g. range(0,0)); give each at least one")
+    refusals = [refusal(config_name, fixed, point) for point in points]
     if all(refusals):  # the points differ in values only: a value wrong for every point is the sweep's mistake
         fail(f"every point of the sweep: {refusals[0]}")
     return Path(cfg.hydra.sweep.dir)
@@ -235,7 +294,7 @@ def run_reporting_user_errors(task: Callable[[DictConfig], Any], cfg: DictConfig
     except USER_ERRORS as err:
         if show_tracebacks():
             raise
-        refuse(str(err))
+        refuse(user_message(err))
     except OSError as err:  # disk full, permission denied, read-only file system: nothing to debug in our code
         if show_tracebacks():
             raise
@@ -258,6 +317,7 @@ def report_failed_points(sweep_dir: Path) -> None:
 def main(config_name: str, task: Callable[[DictConfig], Any]) -> Any:
     """The one entry point of ``train.py``, ``evaluate.py`` and the console scripts."""
     argv = sys.argv[1:]
+    sys.stdout.reconfigure(errors="backslashreplace")  # a file name that is not UTF-8 is printed escaped, not a crash
     require_launcher_plugins(argv)
     sweep_dir = preflight(config_name, argv)
     if sweep_dir is not None:

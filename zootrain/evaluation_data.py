@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from zoo import create_model
-from zoo.weights import WeightsError
+from zoo.weights import WeightsError, unusable_tensors
 
 from .checkpoint import load_training_checkpoint
 from .data import ImageClassificationData
@@ -25,9 +25,26 @@ from .module import ZooClassifier
 LOCATION_SETTINGS = ("root", "cache_dir", "zip_path", "download")
 
 
-def evaluation_datamodule(stored: dict[str, Any], user_settings: dict[str, Any]) -> ImageClassificationData:
+# what draws the validation split out of the training images: evaluating split=val under other values of these
+# would report images the model trained on as validation images
+SPLIT_SETTINGS = ("val_fraction", "split_seed")
+
+
+def evaluation_datamodule(
+    stored: dict[str, Any], user_settings: dict[str, Any], split: str = "test"
+) -> ImageClassificationData:
     """The dataset settings a model was trained with (a checkpoint's ``datamodule_hyper_parameters``) without
-    their locations, overridden by the user's ``dataset.*`` (which alone say where the data is)."""
+    their locations, overridden by the user's ``dataset.*`` (which alone say where the data is). Its own
+    validation split (``split="val"``) is the one it was trained beside: the settings that draw it stay as stored."""
+    redrawn = [
+        k for k in SPLIT_SETTINGS if split == "val" and k in stored and user_settings.get(k, stored[k]) != stored[k]
+    ]
+    if redrawn:
+        raise ConfigError(
+            f"split=val with {', '.join(f'dataset.{k}={user_settings[k]}' for k in redrawn)}: the model was trained "
+            f"beside the validation split {', '.join(f'{k}={stored[k]}' for k in redrawn)} drew, and another one "
+            "would hold images it trained on; drop the override (or evaluate split=test)"
+        )
     facts = {k: v for k, v in stored.items() if k not in LOCATION_SETTINGS}
     return ImageClassificationData(**{**facts, **user_settings})
 
@@ -134,6 +151,9 @@ def load_module(ckpt: dict, ckpt_path: str) -> ZooClassifier:
             f"hyper_parameters name ({len(misfits)} tensors differ in name or shape, e.g. "
             f"{misfits[0]}); was the checkpoint edited or mixed up?"
         )
+    unusable = unusable_tensors(own, weights)
+    if unusable:
+        raise WeightsError(f"{ckpt_path}: its weights cannot be evaluated: {unusable}; was it edited or corrupted?")
     module.load_state_dict(weights)
     return module
 

@@ -2,9 +2,10 @@
 
 ``ClaimRunDirectory``: Hydra writes ``.hydra/`` and ``<task>.log`` into the run directory before the task runs, so
 ``train``'s own claim would come after another process's files were already mixed into a busy or foreign run
-directory. This claims it first (``zootrain.resume.RunDirectory``: the lock, then the same-settings check) and holds
-it until the job ends. A single run is claimed in ``on_run_start``, before Hydra creates anything; a multirun job in
-``on_job_start``, the first hook that knows its directory (Hydra has written that job's ``.hydra/`` by then).
+directory. This claims it first (``zootrain.resume.RunDirectory``: the lock, then for train.py what the folder may
+hold, for evaluate.py that it holds no training run) and holds it until the job ends. A single run is claimed in
+``on_run_start``, before Hydra creates anything; a multirun job in ``on_job_start``, the first hook that knows its
+directory (Hydra has written that job's ``.hydra/`` by then).
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ class ClaimRunDirectory(Callback):
         claim = RunDirectory(run_dir)
         claim.__enter__()
         self._claims.append(claim)
-        if config.get("task_name") == "train":
-            claim.check_same_settings(_task_settings(config, run_dir))
+        if config.hydra.job.config_name == "train":  # the script, whatever the run's task_name
+            claim.check_can_hold(_task_settings(config, run_dir))
+        else:
+            claim.check_holds_no_training_run()
 
     def _release(self) -> None:
         if self._claims:

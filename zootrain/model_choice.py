@@ -29,6 +29,7 @@ from .errors import ConfigError
 from .finetune import FinetuneSpec, frozen_groups_at
 from .hardware import auto_channels_last
 from .module import ZooClassifier
+from .resume import settings_changes
 from .settings import on_cpu
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,34 @@ def check_resumes_same_model(ckpt_path: str, name: str) -> None:
         )
 
 
+# what a resume restores as the checkpoint saved it: the network, the optimizer's and the schedule's states (and so
+# the parameter groups fine-tuning makes); other settings of these would fail to load or be overridden unsaid
+RESUMED_AS_SAVED = ("model", "optimizer", "scheduler", "finetune", "label_smoothing")
+
+
+def check_resume_fits(ckpt_path: str, module: ZooClassifier, max_epochs: int) -> None:
+    """Resuming continues the checkpoint's run: another optimizer or other frozen groups would fail to load, another
+    learning rate would be replaced by the saved one without a word, and a checkpoint that has trained every epoch
+    asked for would train nothing (and leave no validation figures)."""
+    ckpt = load_training_checkpoint(ckpt_path)
+    saved = ckpt["hyper_parameters"]
+    pick = {key: saved.get(key) for key in RESUMED_AS_SAVED}, {key: module.hparams.get(key) for key in RESUMED_AS_SAVED}
+    changes = settings_changes(*pick)
+    if changes:
+        raise ConfigError(
+            f"{ckpt_path} was trained with other settings than this run's ({'; '.join(changes[:3])}); resume it "
+            f"with its own, or start from its weights with finetune.init_from={ckpt_path} instead of ckpt_path"
+        )
+    progress = ckpt.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
+    done = int(progress.get("processed", 0))  # epochs finished: one saved mid-epoch does not count
+    if done >= max_epochs:
+        raise ConfigError(
+            f"{ckpt_path} has trained {done} epochs, as many as trainer.max_epochs={max_epochs} asks, so resuming "
+            "it would train nothing (and report no validation figures); raise trainer.max_epochs to train it "
+            f"further, or report it with python evaluate.py ckpt_path={ckpt_path} split=val"
+        )
+
+
 def choose_model(cfg: DictConfig, datamodule: ImageClassificationData, ckpt_path: str | None) -> ModelChoice:
     """The model, its arguments and input size; prepares ``datamodule`` for that input (its size and
     normalisation, the dataset's own statistics when the channel counts differ)."""
@@ -200,6 +229,8 @@ def build_module(
     )
     spec = FinetuneSpec(**plain(cfg.finetune))
     frozen_groups_at(module.net, spec, 0)  # misnamed groups fail here, before anything is written
+    if ckpt_path:
+        check_resume_fits(ckpt_path, module, cfg.trainer.max_epochs)
     if spec.init_from and not ckpt_path:
         report = load_pretrained(module.net, spec.init_from, allow_partial=spec.allow_partial)
         loaded, fresh = len(report.loaded), report.reinitialised or "nothing"

@@ -81,8 +81,6 @@ class ZooClassifier(L.LightningModule):
         )
         self.finetune_spec = FinetuneSpec(**(finetune or {}))
         self.frozen_groups: list[str] = []
-        if input_size:  # lets Lightning's model summary count multiply-adds (its FLOPs column)
-            self.example_input_array = torch.zeros(1, model["in_chans"], input_size, input_size)
         num_classes = model["num_classes"]
         top_k = min(5, num_classes)
         # top-5 only where it is reported (validation, test): each metric costs every training step
@@ -101,6 +99,13 @@ class ZooClassifier(L.LightningModule):
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
         self.tta: str | None = None  # a TTA_VIEWS name: evaluate.py's tta=..., set by EvaluationReport
         self.test_acc_tta = MulticlassAccuracy(num_classes, average="micro")
+
+    @property
+    def example_input_array(self) -> torch.Tensor | None:
+        """What Lightning's model summary runs to count multiply-adds (its FLOPs column), in the module's dtype:
+        the summary feeds it unconverted, and precision=64 or 16-true has converted the weights."""
+        size, channels = self.hparams.input_size, self.hparams.model["in_chans"]
+        return torch.zeros(1, channels, size, size, dtype=self.dtype) if size else None
 
     # ----- setup -----
     def configure_model(self) -> None:

@@ -29,6 +29,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from zoo import visualize
 
 from .data import DATASETS, preprocess
+from .data.decode import UnreadableImage, open_image
 from .errors import ConfigError
 from .evaluation_data import evaluated_model
 from .module import ZooClassifier
@@ -128,12 +129,12 @@ def read_images(paths: list[Path]) -> list[tuple[Path, Image.Image]]:
     images, bad = [], []
     for path in paths:
         try:
-            with Image.open(path) as image:
+            with open_image(path, str(path)) as image:  # the data layer's reader: a decompression bomb is refused
                 image.load()
                 images.append((path, image.copy()))
-        except OSError as err:  # PIL's "cannot identify image file" and truncated files are OSErrors
+        except (UnreadableImage, OSError) as err:  # OSError: PIL's for a file cut short
             bad.append(path)
-            print(f"warning: skipping {path}: not a readable image ({type(err).__name__})")
+            print(f"warning: skipping {path}: not a readable image ({getattr(err, 'reason', type(err).__name__)})")
     if not images:
         raise ConfigError(f"no readable image among {', '.join(map(str, bad))}; give PNG/JPEG/... files")
     return images
@@ -226,7 +227,7 @@ def _check_no_input_overwritten(outputs: dict[str, Any], inputs: list[Path]) -> 
 
 
 def _write_csv(rows: list[dict], top_k: int, path: Path) -> None:
-    with path.open("w", newline="") as f:
+    with path.open("w", newline="", errors="backslashreplace") as f:  # a file name that is not UTF-8: escaped
         writer = csv.writer(f)
         writer.writerow(["image"] + [f"{key}{k}" for k in range(1, top_k + 1) for key in ("class", "probability")])
         for row in rows:

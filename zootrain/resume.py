@@ -52,6 +52,8 @@ RESTART_SAFE_KEYS = (
     "logger",
     "sweep_name",
 )
+# a finished run asked for other epochs is not that run: its stored result is of its own epochs
+FINISHED_SAFE_KEYS = tuple(key for key in RESTART_SAFE_KEYS if key != "trainer.max_epochs")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -142,17 +144,17 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): node}
 
 
-def _restart_safe(key: str) -> bool:
-    return any(key == safe or key.startswith(safe + ".") for safe in RESTART_SAFE_KEYS)
+def _among(key: str, keys: tuple[str, ...]) -> bool:
+    return any(key == k or key.startswith(k + ".") for k in keys)
 
 
-def settings_changes(saved: dict, current: dict) -> list[str]:
-    """``key: old -> new`` for each setting that differs and would change the result."""
+def settings_changes(saved: dict, current: dict, safe: tuple[str, ...] = RESTART_SAFE_KEYS) -> list[str]:
+    """``key: old -> new`` for each setting that differs and is not ``safe`` to change."""
     old, new = _flatten(saved), _flatten(current)
     return [
         f"{k}: {old.get(k)} -> {new.get(k)}"
         for k in sorted(old.keys() | new.keys())
-        if not _restart_safe(k) and old.get(k) != new.get(k)
+        if not _among(k, safe) and old.get(k) != new.get(k)
     ]
 
 
@@ -230,21 +232,42 @@ class RunDirectory:
             ) from None
         return handle
 
-    # ----- settings -----
-    def check_same_settings(self, cfg: DictConfig) -> None:
-        """Refuse a folder whose ``config.yaml`` has other settings (those in ``RESTART_SAFE_KEYS`` may differ),
-        checkpoint or not: its files would mix two runs."""
+    # ----- what the folder may hold -----
+    def check_can_hold(self, cfg: DictConfig) -> None:
+        """Refuse a folder whose files this training run would mix with another's: one with another run's settings
+        in its ``config.yaml`` (those in ``RESTART_SAFE_KEYS`` may differ while it is unfinished), checkpoint or
+        not; one with results or checkpoints but no ``config.yaml`` (an evaluation's, another program's); one
+        holding a run that ``auto_resume=false`` would start over in it."""
         if not self.config_file.is_file():
+            found = [p.name for p in (self.finished_file, *self.last.parent.glob("*.ckpt")) if p.is_file()]
+            if found:
+                self._refuse(
+                    f"{', '.join(found)} but no {CONFIG_FILE} of a train.py run (an evaluation's or another "
+                    "program's files)"
+                )
             return
         saved = OmegaConf.to_container(OmegaConf.load(self.config_file), resolve=False)
-        changes = settings_changes(saved, OmegaConf.to_container(cfg, resolve=True))
+        finished = self.finished_file.is_file()
+        what = "a finished run" if finished else "an unfinished run"
+        safe = FINISHED_SAFE_KEYS if finished else RESTART_SAFE_KEYS
+        changes = settings_changes(saved, OmegaConf.to_container(cfg, resolve=True), safe)
         if changes:
-            what = "a finished run" if self.finished_file.is_file() else "an unfinished run"
             shown = "; ".join(changes[:3]) + (f"; and {len(changes) - 3} more" if len(changes) > 3 else "")
-            raise ConfigError(
-                f"{self.path} holds {what} with other settings ({shown}); nothing was changed there. "
-                "Start it in another directory (hydra.run.dir=... or another sweep_name) or delete that one"
-            )
+            self._refuse(f"{what} with other settings ({shown})")
+        if not cfg.get("auto_resume"):
+            self._refuse(f"{what}, and auto_resume=false would start it over there, mixing its files with this run's")
+
+    def check_holds_no_training_run(self) -> None:
+        """An evaluation's ``metrics.json`` in a training run's folder would replace the run's, which marks it
+        finished."""
+        if self.config_file.is_file():
+            self._refuse(f"a training run ({CONFIG_FILE}), whose metrics.json an evaluation would replace")
+
+    def _refuse(self, what: str) -> None:
+        raise ConfigError(
+            f"{self.path} holds {what}; nothing was changed there. Start this in another directory "
+            "(hydra.run.dir=... or another sweep_name) or delete that one"
+        )
 
     def save_settings(self, cfg: DictConfig) -> None:
         OmegaConf.save(cfg, self.config_file, resolve=True)
@@ -252,8 +275,8 @@ class RunDirectory:
     # ----- restarting -----
     def finished_result(self, cfg: DictConfig) -> dict[str, Any] | None:
         """With ``auto_resume``, the result of the finished run this folder holds: not run again. Refuses a folder
-        with other settings first, finished or not (``check_same_settings``)."""
-        self.check_same_settings(cfg)
+        that this run's files would mix with first (``check_can_hold``)."""
+        self.check_can_hold(cfg)
         if not (cfg.get("auto_resume") and self.finished_file.is_file()):
             return None
         log.info(f"{self.path} already holds this finished run (same settings); not training it again")

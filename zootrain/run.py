@@ -13,6 +13,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.accelerators import CPUAccelerator
 from omegaconf import DictConfig
@@ -21,15 +22,26 @@ from zoo.weights import load_file
 
 from .callbacks import EvaluationReport, RunPlots
 from .data import ImageClassificationData
+from .errors import ConfigError
 from .evaluation_data import check_data_fits, evaluated_model, evaluation_datamodule
 from .hardware import auto_precision, set_threads
 from .lr_find import find_lr
 from .model_choice import build_module, choose_model, on_gpu, plain
 from .predict import predict
 from .resume import AtomicCheckpointIO, RandomState, RunCSVLogger, RunDirectory
-from .settings import check_common, check_data_fits_run, check_something_trains, check_train_settings
+from .settings import check_data_fits_run, check_evaluate_settings, check_something_trains, check_train_settings
 
 log = logging.getLogger(__name__)
+
+
+def built(node: DictConfig, key: str, **kwargs: Any) -> Any:
+    """Hydra's ``instantiate``; settings the class refuses (Lightning's checks of the trainer's, a package a logger
+    needs) are one ``ConfigError`` naming ``key`` and the reason, not Hydra's several-line wrapper."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__ or err
+        raise ConfigError(f"{key}: {type(cause).__name__}: {cause}") from cause
 
 
 def build_trainer(cfg: DictConfig, callbacks: list, logger: Any, family: str | None = None) -> L.Trainer:
@@ -43,8 +55,9 @@ def build_trainer(cfg: DictConfig, callbacks: list, logger: Any, family: str | N
         "precision": auto_precision(family, gpu) if precision == "auto" else precision,
         "benchmark": gpu and not cfg.deterministic if benchmark == "auto" else benchmark,
     }
-    return instantiate(
+    return built(
         cfg.trainer,
+        "trainer",
         callbacks=callbacks,
         logger=logger,
         deterministic=cfg.deterministic,
@@ -81,13 +94,13 @@ def seed_and_threads(cfg: DictConfig) -> None:
 
 
 def build_callbacks(cfg: DictConfig, run_dir: RunDirectory, extra: list[L.Callback] | None) -> list[L.Callback]:
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    callbacks = [built(c, f"callbacks.{name}") for name, c in (cfg.get("callbacks") or {}).items() if c is not None]
     return [*callbacks, RunPlots(str(run_dir.path)), RandomState(), *(extra or [])]
 
 
 def build_loggers(cfg: DictConfig, ckpt_path: str | None) -> list:
     """The configured loggers; the CSV logger keeps the rows written before the step a run resumes from."""
-    loggers = [instantiate(lg) for lg in (cfg.get("logger") or {}).values() if lg is not None]
+    loggers = [built(lg, f"logger.{name}") for name, lg in (cfg.get("logger") or {}).items() if lg is not None]
     resume_step = int(load_file(ckpt_path)["global_step"]) if ckpt_path else 0
     for logger in loggers:
         if isinstance(logger, RunCSVLogger):
@@ -109,7 +122,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         check_data_fits_run(datamodule, cfg)
         choice = choose_model(cfg, datamodule, ckpt_path)
         module = build_module(cfg, choice, datamodule, ckpt_path)
-        check_something_trains(module.net, cfg.finetune)
+        check_something_trains(module.net, cfg.finetune, cfg.trainer.max_epochs)
         run_dir.save_settings(cfg)  # only now: every check above passed
         if cfg.get("tune") == "lr_find":
             trainer = build_trainer(cfg, [], False, choice.info.family)
@@ -126,12 +139,13 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Rebuild model and data from a ``train.py`` checkpoint or published weights, report top-1/top-5/per-class
     accuracy and a confusion matrix on ``cfg.split`` (``test`` by default; ``val``: the run's own validation)."""
-    check_common(cfg)
+    check_evaluate_settings(cfg)
+    RunDirectory(cfg.paths.output_dir).check_holds_no_training_run()
     set_threads(cfg.get("threads", "auto"))
     if cfg.get("images") is not None or cfg.get("visualize"):
         return predict(cfg)
     module, trained_with, trained_on = evaluated_model(cfg)
-    datamodule = evaluation_datamodule(trained_with, plain(cfg.get("dataset")) or {})
+    datamodule = evaluation_datamodule(trained_with, plain(cfg.get("dataset")) or {}, cfg.split)
     check_data_fits(trained_on, datamodule)
     if cfg.split == "val":
         datamodule.use_validation_as_test()

@@ -18,6 +18,7 @@ import importlib
 import importlib.util
 import inspect
 import math
+import re
 import types
 import typing
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +27,7 @@ from numbers import Real
 from typing import Any, Literal, Union
 
 import lightning as L
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.strategies import StrategyRegistry
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -56,6 +58,9 @@ class Kind:
     choices: tuple = ()
     item: Kind | None = None  # a list's items
     length: int | None = None  # a list's length, where it has one
+    pattern: str | None = None  # a text's form, as a regular expression ...
+    form: str = ""  # ... and in words (NAME, DURATION)
+    why: str = ""  # the reason for a narrow kind, said in the refusal
 
     def admits(self, value: Any) -> bool:
         if self.type is None:
@@ -69,6 +74,8 @@ class Kind:
         if self.type in (int, float):
             number = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
             return number and (self.type is float or isinstance(value, int)) and self._in_range(value)
+        if self.pattern is not None:
+            return isinstance(value, str) and re.fullmatch(self.pattern, value) is not None
         return isinstance(value, self.type)
 
     def _in_range(self, value: float) -> bool:
@@ -82,6 +89,8 @@ class Kind:
         if self.type is list:
             items = [str(self.length)] * bool(self.length) + [self.item.describe(plural=True)] * bool(self.item)
             return " ".join(["a list", *(["of", *items] if items else [])])
+        if self.pattern is not None:
+            return self.form
         what = {int: "whole number", float: "number", bool: "true or false", str: "text", dict: "mapping"}
         name = what.get(self.type, "null")
         if self.type in (int, float, str, dict):
@@ -115,8 +124,8 @@ def number(low: float | None = None, high: float | None = None, low_open=False, 
     return Kind(float, low, high, low_open, high_open)
 
 
-def choice(*names: Any) -> Kind:
-    return Kind(None, choices=names)
+def choice(*names: Any, why: str = "") -> Kind:
+    return Kind(None, choices=names, why=why)
 
 
 def list_of(item: Kind, length: int | None = None) -> Kind:
@@ -124,6 +133,9 @@ def list_of(item: Kind, length: int | None = None) -> Kind:
 
 
 NULL, BOOL, TEXT, MAPPING = Kind(type(None)), Kind(bool), Kind(str), Kind(dict)
+# a name that becomes part of a path (task_name: the run's folder and log file; sweep_name: the sweep's folder)
+NAME = Kind(str, pattern=r"[\w-][\w.-]*", form="a name of letters, digits, _, - and . (no /, not starting with .)")
+DURATION = Kind(str, pattern=r"\d+:\d\d:\d\d:\d\d", form="a duration DD:HH:MM:SS")  # Lightning's text for a time
 SHARE = number(0, 1)
 POSITIVE = number(0, low_open=True)
 PROBABILITY_BELOW_ONE = number(0, 1, high_open=True)
@@ -157,13 +169,16 @@ RUNNABLE_PRECISIONS = tuple(
     if not str(name).startswith("transformer-engine") or importlib.util.find_spec("transformer_engine")
 )
 
+# Lightning's profilers, but XLA's where torch_xla is not installed (it fails half-built, with a traceback at exit)
+RUNNABLE_PROFILERS = ("simple", "advanced", "pytorch", *(["xla"] if importlib.util.find_spec("torch_xla") else []))
+
 # What no signature spells. Top-level keys of train.yaml and evaluate.yaml, then ranges within the groups.
 RANGES: dict[str, tuple[Kind, ...]] = {
-    "task_name": (TEXT,),
+    "task_name": (NAME,),
     "seed": (whole(0, MAX_SEED),),
     "deterministic": (BOOL, choice("warn")),
     "ckpt_path": (TEXT, NULL),
-    "sweep_name": (TEXT,),
+    "sweep_name": (NAME,),
     "auto_resume": (BOOL,),
     "label_smoothing": (PROBABILITY_BELOW_ONE,),
     "compile": (BOOL,),
@@ -197,7 +212,7 @@ RANGES: dict[str, tuple[Kind, ...]] = {
     "trainer._target_": (choice("lightning.Trainer", "lightning.pytorch.Trainer"),),
     "trainer.accelerator": (choice("auto", "cpu", "gpu", "cuda", "mps", "tpu"),),
     "trainer.strategy": (choice("auto", *StrategyRegistry.available_strategies()), MAPPING),
-    "trainer.profiler": (choice("simple", "advanced", "pytorch", "xla"), NULL),
+    "trainer.profiler": (choice(*RUNNABLE_PROFILERS), NULL),
     "trainer.devices": (whole(1), choice(-1), list_of(whole(0)), TEXT),  # a text: "auto", "0,1"
     "trainer.num_nodes": (whole(1),),
     "trainer.precision": (choice("auto", *RUNNABLE_PRECISIONS), NULL),
@@ -208,7 +223,8 @@ RANGES: dict[str, tuple[Kind, ...]] = {
     "trainer.min_steps": (whole(0), NULL),
     "trainer.log_every_n_steps": (whole(1), NULL),
     "trainer.check_val_every_n_epoch": (whole(1), NULL),
-    "trainer.val_check_interval": (whole(1), number(0, 1, low_open=True), TEXT, NULL),
+    "trainer.val_check_interval": (whole(1), number(0, 1, low_open=True), DURATION, NULL),
+    "trainer.max_time": (DURATION, MAPPING, NULL),
     "trainer.gradient_clip_val": (number(0), NULL),
     "trainer.gradient_clip_algorithm": (choice("norm", "value"), NULL),
     "trainer.accumulate_grad_batches": (whole(1),),
@@ -230,6 +246,11 @@ RANGES: dict[str, tuple[Kind, ...]] = {
     "optimizer.eps": (POSITIVE,),
     "optimizer.alpha": (PROBABILITY_BELOW_ONE,),
     "optimizer.momentum_decay": (number(0),),
+    # torch's optimizer flags a classifier's training cannot use
+    "optimizer.differentiable": (
+        choice(False, why="Lightning steps the weights in place, and torch refuses a step to differentiate through"),
+    ),
+    "optimizer.maximize": (choice(False, why="it climbs the loss: training would unlearn"),),
     "scheduler._partial_": (choice(True),),
     "scheduler.warmup_fraction": (PROBABILITY_BELOW_ONE,),
     "scheduler.min_lr_ratio": (SHARE,),
@@ -264,12 +285,22 @@ RANGES: dict[str, tuple[Kind, ...]] = {
 }
 # Trainer arguments train.py sets itself (from other keys, or its own callbacks and loggers)
 SET_BY_THE_PROJECT = frozenset({"callbacks", "logger", "plugins", "default_root_dir", "deterministic"})
-GROUPS_CHECKED_ELSEWHERE = ("paths", "callbacks", "logger", "hydra")  # paths: preflight; callbacks: below
+GROUPS_CHECKED_ELSEWHERE = ("paths", "callbacks", "logger", "hydra")  # paths: preflight; callbacks, logger: below
+BUILT_GROUPS = {"callbacks": L.Callback, "logger": Logger}  # what each member of these groups must be
+
+
+def _type_hints(function: Callable) -> dict[str, Any]:
+    """The function's annotations as types; as written (strings) where one names what its module does not import
+    (torch's ``MultiStepLR``: ``Iterable[int]``), so those arguments keep only the kinds ``RANGES`` gives."""
+    try:
+        return typing.get_type_hints(function)
+    except NameError:
+        return {name: p.annotation for name, p in inspect.signature(function).parameters.items()}
 
 
 @functools.cache
 def _signature_kinds(function: Callable, skip: frozenset[str] = frozenset()) -> dict[str, tuple[Kind, ...]]:
-    hints = typing.get_type_hints(function.__init__ if inspect.isclass(function) else function)
+    hints = _type_hints(function.__init__ if inspect.isclass(function) else function)
     return {
         name: kinds_of(hints.get(name, Any))
         for name in inspect.signature(function).parameters
@@ -327,7 +358,8 @@ def expectation(kinds: tuple[Kind, ...]) -> str:
     names = list(dict.fromkeys(names))  # Lightning's precision is 16 or "16"
     shapes = [k.describe() for k in kinds if k.type is not None and k != NULL]
     parts = [f"give {' or '.join(shapes)}"] * bool(shapes) + [f"choose {_either(names)}"] * bool(names)
-    return ", or ".join(parts)
+    reasons = [k.why for k in kinds if k.why]
+    return ", or ".join(parts) + "".join(f" ({why})" for why in reasons)
 
 
 def check_value(key: str, value: Any, kinds: tuple[Kind, ...]) -> None:
@@ -355,39 +387,40 @@ def settings(cfg: DictConfig) -> Iterator[tuple[str, Any, tuple[Kind, ...]]]:
     for group in groups:
         if isinstance(cfg.get(group), DictConfig):
             yield from _group_settings(cfg, group)
-    yield from _callback_settings(cfg)
+    yield from _built_settings(cfg)
 
 
-def _callback_settings(cfg: DictConfig) -> Iterator[tuple[str, Any, tuple[Kind, ...]]]:
-    """Each argument of each configured callback, with the kinds its class's signature and ``RANGES`` give; an
-    argument the class does not take is refused."""
-    callbacks = cfg.get("callbacks")
-    for name, node in callbacks.items() if isinstance(callbacks, DictConfig) else ():
-        if not isinstance(node, DictConfig) or not isinstance(node.get("_target_"), str):
-            continue
-        try:
-            target = _import_class(node._target_)
-        except (ImportError, AttributeError, ValueError):
-            raise ConfigError(
-                f"callbacks.{name}._target_={node._target_!r}: no class of that name can be imported; "
-                f"fix the name or drop callbacks.{name}"
-            ) from None
-        declared = accepted_arguments(target)
-        for key, value in _leaves(node, f"callbacks.{name}."):
-            argument = key.rpartition(".")[2]
-            if argument.startswith("_"):
+def _built_settings(cfg: DictConfig) -> Iterator[tuple[str, Any, tuple[Kind, ...]]]:
+    """Each argument of each configured callback and logger, with the kinds its class's signature and ``RANGES``
+    give; a class of another kind (Hydra would build anything importable) or an argument it does not take is
+    refused."""
+    for group, base in BUILT_GROUPS.items():
+        nodes = cfg.get(group)
+        for name, node in nodes.items() if isinstance(nodes, DictConfig) else ():
+            if not isinstance(node, DictConfig) or not isinstance(node.get("_target_"), str):
                 continue
-            if argument not in declared:
-                raise _unknown_key(key, list(declared), f"what {target.__name__} accepts")
-            yield key, value, RANGES.get(key) or declared[argument]
+            target = _built_class(f"{group}.{name}", node._target_, base)
+            declared = accepted_arguments(target)
+            for key, value in _leaves(node, f"{group}.{name}."):
+                argument = key.rpartition(".")[2]
+                if argument.startswith("_"):
+                    continue
+                if argument not in declared:
+                    raise _unknown_key(key, list(declared), f"what {target.__name__} accepts")
+                yield key, value, RANGES.get(key) or declared[argument]
 
 
-def _import_class(path: str) -> type:
-    """The class ``package.module.Class`` names (imported here as Hydra will when it builds the callback)."""
+def _built_class(key: str, path: str, base: type) -> type:
+    """The ``base`` subclass ``package.module.Class`` names (imported here as Hydra will when it builds it)."""
     module, _, name = path.rpartition(".")
-    target = getattr(importlib.import_module(module), name)
-    if not inspect.isclass(target):
-        raise ValueError(f"{path} is not a class")
+    try:
+        target = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        raise ConfigError(
+            f"{key}._target_={path!r}: no class of that name can be imported; fix the name or drop {key}"
+        ) from None
+    if not (inspect.isclass(target) and issubclass(target, base)):
+        raise ConfigError(f"{key}._target_={path!r} is not a Lightning {base.__name__} class; name one, or drop {key}")
     return target
 
 

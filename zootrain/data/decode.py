@@ -26,6 +26,7 @@ class UnreadableImage(DataConfigError):
 
     def __init__(self, name: str, reason: str):
         super().__init__(f"{name}: {reason}; remove or replace it")
+        self.reason = reason
 
 
 def _check_member(archive: Path, info: zipfile.ZipInfo) -> None:
