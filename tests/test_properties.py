@@ -96,12 +96,14 @@ def valid_values(kind: Kind) -> st.SearchStrategy:
     if kind.type is list:
         items = valid_values(kind.item) if kind.item else st.integers(0, 3)
         return st.lists(items, min_size=kind.length or 0, max_size=kind.length or 3)
+    if kind.pattern is not None:  # a text of a form (a name, a duration)
+        return st.from_regex(kind.pattern, fullmatch=True).filter(lambda text: len(text) <= 16)
     return st.text(string.ascii_letters, min_size=1, max_size=8)
 
 
 def invalid_values(kinds: tuple[Kind, ...]) -> st.SearchStrategy:
     """Values none of ``kinds`` admits: just outside each range, and the wrong types."""
-    candidates = ["abc", True, None, [1], {"a": 1}, 1.5, -1, 0, float("inf")]
+    candidates = ["abc", True, None, [1], {"a": 1}, 1.5, -1, 0, float("inf"), float("nan"), "../up", "a/b"]
     for kind in kinds:
         for bound, open_, step in ((kind.low, kind.low_open, -1), (kind.high, kind.high_open, 1)):
             if bound is not None:
