@@ -34,6 +34,7 @@ SMOKE_TESTED = {
     "lightning_overhead.py",
     "recipe_accuracy.py",
     "resnet_cifar_paper.py",
+    "test_suite.py",
     "time_to_accuracy.py",
     "yardstick_resnet20.py",
     "zoo_vs_torchvision.py",
@@ -350,6 +351,23 @@ def test_bad_inputs_audit_classifies_a_row(tmp_path):
     audit = json.loads(out.read_text())
     assert [(r["row"], r["outcome"]) for r in audit["rows"]] == [(38, "clear")]
     assert audit["counts"] == {"clear": 1}
+
+
+def test_test_suite_times_a_selection_and_keeps_pytests_counts(tmp_path):
+    out = tmp_path / "suite.json"
+    argv = [
+        "--selections",
+        "default",
+        "--json",
+        str(out),
+        "--",
+        "tests/test_arguments.py::test_reset_classifier_names_an_unknown_global_pool",
+    ]
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "test_suite.py"), *argv], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [result] = json.loads(out.read_text())["results"]
+    assert result["counts"]["passed"] >= 1 and "failed" not in result["counts"]
+    assert 0 < result["pytest_s"] <= result["wall_s"]
 
 
 def run_yardstick(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict | None]:
