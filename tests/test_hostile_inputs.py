@@ -16,6 +16,7 @@ import pytest
 import torch
 from conftest import compose_config
 from omegaconf import OmegaConf
+from PIL import Image
 from test_bad_input import QUICK
 from torch._utils import ExceptionWrapper
 
@@ -31,11 +32,12 @@ from zootrain.errors import ConfigError
 from zootrain.evaluation_data import evaluation_datamodule, load_module
 from zootrain.module import ZooClassifier
 from zootrain.predict import read_images
-from zootrain.resume import RunDirectory
+from zootrain.resume import RunDirectory, checkpoint_to_resume
 from zootrain.run import build_datamodule, built, train
 from zootrain.settings import (
     check_data_fits_run,
     check_evaluate_settings,
+    check_input_fits,
     check_something_trains,
     check_train_settings,
 )
@@ -82,6 +84,15 @@ def refused(error: type[Exception], call, *args) -> str:
         (["+logger.csv.flush_logs_every_n_steps=abc"], "logger.csv.flush_logs_every_n_steps='abc': give a whole"),
         (["+callbacks.extra._target_=collections.OrderedDict"], "is not a Lightning Callback class"),
         (["+logger.extra._target_=subprocess.Popen"], "is not a Lightning Logger class"),
+        (
+            ["callbacks.best_checkpoint.monitor=val/loss"],  # mode=max kept: the checkpoint of the highest loss
+            "callbacks.best_checkpoint.mode='max': callbacks.best_checkpoint.monitor=val/loss improves as it goes "
+            "down; set callbacks.best_checkpoint.mode=min",
+        ),
+        (
+            ["callbacks=early_stopping", "callbacks.early_stopping.mode=min"],
+            "callbacks.early_stopping.monitor=val/acc improves as it goes up",
+        ),
     ],
 )
 def test_a_setting_wrong_alone_or_with_another_is_one_line(tmp_path, monkeypatch, overrides, expected):
@@ -110,11 +121,42 @@ def test_unusual_settings_that_mean_something_pass(tmp_path, overrides):
             ["callbacks=ema", "callbacks.ema.update_starting_at_step=100000"],
             "this run takes 2 optimizer steps, so the average would never be updated",
         ),
+        (
+            ["callbacks=ema", "callbacks.ema.update_every_n_steps=1000"],  # Lightning's EMA updates at step 0 only
+            "callbacks.ema.update_every_n_steps=1000: this run takes 2 optimizer steps, so the average would be "
+            "updated once, at step 0",
+        ),
     ],
 )
 def test_what_counts_in_the_runs_batches_is_checked_against_the_data(tmp_path, overrides, expected):
     cfg = compose_config("train", [*QUICK, *overrides], tmp_path / "run")
     assert expected in refused(ConfigError, check_data_fits_run, build_datamodule(cfg.dataset), cfg)
+
+
+def test_the_data_is_checked_against_the_model_and_its_own_statistics(tmp_path):
+    cfg = compose_config("train", [*QUICK, "dataset.image_size=40"], tmp_path)  # LeNet-5 takes 32 px only
+    net = create_model("lenet5", num_classes=10, in_chans=1)
+    message = refused(ConfigError, check_input_fits, net, build_datamodule(cfg.dataset))
+    assert message.startswith("dataset.image_size=40: lenet5 needs inputs of exactly 32x32 pixels")
+    for stats, expected in [
+        (["dataset.mean=[0.5]"], "dataset.mean is given without dataset.std"),  # it fell back to the dataset's own
+        (["dataset.mean=[0.5,0.5,0.5]", "dataset.std=[0.2,0.2,0.2]"], "digits has 1 channel(s)"),
+    ]:
+        cfg = compose_config("train", [*QUICK, *stats], tmp_path)
+        assert expected in refused(DataConfigError, build_datamodule, cfg.dataset)
+
+
+def test_a_class_folder_of_which_no_image_can_be_read_is_refused(tmp_path):
+    root = tmp_path / "images"
+    for label in ("cat", "dog"):
+        (root / label).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (16, 16), (40 * i, 90, 200)).save(root / label / f"{i}.jpg")
+    for jpeg in (root / "dog").iterdir():  # cut short: the header reads, the pixels do not
+        jpeg.write_bytes(jpeg.read_bytes()[:200])
+    overrides = [*QUICK, "dataset=imagefolder", f"dataset.root={root}", "dataset.val_fraction=0.34"]
+    datamodule = build_datamodule(compose_config("train", overrides, tmp_path / "run").dataset)
+    assert "dog: none of its 3 images can be read" in refused(DataConfigError, datamodule.setup, "fit")
 
 
 @pytest.mark.parametrize(
@@ -162,13 +204,32 @@ def test_a_run_directory_is_refused_when_this_run_would_mix_with_what_it_holds(f
             ConfigError, RunDirectory(copy).check_can_hold, compose_config("train", base + overrides, copy)
         )
         assert expected in message
-    assert "holds a training run (config.yaml)" in refused(ConfigError, RunDirectory(copy).check_holds_no_training_run)
+    assert "holds a training run (config.yaml)" in refused(ConfigError, RunDirectory(copy).check_can_hold_evaluation)
     assert snapshot(copy) == before
     evaluation = tmp_path / "evaluation"
     evaluation.mkdir()
     (evaluation / "metrics.json").write_text(json.dumps({"top1": 0.9, "split": "test"}))
     cfg = compose_config("train", base, evaluation)
     assert "holds metrics.json but no config.yaml" in refused(ConfigError, RunDirectory(evaluation).check_can_hold, cfg)
+    assert "holds the results of an earlier evaluation" in refused(
+        ConfigError, RunDirectory(evaluation).check_can_hold_evaluation
+    )
+    inside = refused(ConfigError, RunDirectory(copy / "checkpoints").check_can_hold_evaluation)
+    assert f"is inside the training run {copy.resolve()}" in inside
+    other_program = tmp_path / "other"
+    other_program.mkdir()
+    (other_program / "metrics.csv").write_text("a,b\n1,2\n")  # the CSV logger would append to it
+    cfg = compose_config("train", base, other_program)
+    message = refused(ConfigError, RunDirectory(other_program).check_can_hold, cfg)
+    assert "holds metrics.csv but no config.yaml" in message
+
+
+def test_a_run_whose_checkpoints_cannot_be_read_is_not_started_over(finished, tmp_path):
+    copy = shutil.copytree(finished, tmp_path / "copy")
+    for ckpt in (copy / "checkpoints").glob("*.ckpt"):
+        ckpt.write_text('{"not": "a checkpoint"}')
+    message = refused(ConfigError, checkpoint_to_resume, copy, copy / "checkpoints" / "last.ckpt")
+    assert "cannot be read and no other checkpoint there can, so the run cannot resume" in message
 
 
 def test_a_checkpoint_that_cannot_be_rebuilt_or_evaluated_is_refused(finished, tmp_path):
@@ -193,6 +254,18 @@ def test_the_validation_split_of_an_evaluation_is_the_one_the_model_was_trained_
     evaluation_datamodule(stored, {"split_seed": 7}, "test")  # the test split does not depend on them
     cfg = compose_config("evaluate", ["ckpt_path=x", "trainer.limit_test_batches=0"], tmp_path)
     assert "would evaluate on nothing" in refused(ConfigError, check_evaluate_settings, cfg)
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["ckpt_path=x", "model=resnet18"], "model=resnet18: picks the architecture of published weights"),
+        (["ckpt_path=x", "images=y", "target_class=3"], "target_class=3: is the class Grad-CAM explains"),
+    ],
+)
+def test_an_evaluation_setting_that_would_be_ignored_is_refused(tmp_path, overrides, expected):
+    cfg = compose_config("evaluate", overrides, tmp_path)
+    assert refused(ConfigError, check_evaluate_settings, cfg).startswith(expected)
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,7 @@ class ClaimRunDirectory(Callback):
         if config.hydra.job.config_name == "train":  # the script, whatever the run's task_name
             claim.check_can_hold(_task_settings(config, run_dir))
         else:
-            claim.check_holds_no_training_run()
+            claim.check_can_hold_evaluation()
 
     def _release(self) -> None:
         if self._claims:

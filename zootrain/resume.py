@@ -37,6 +37,7 @@ from .errors import ConfigError
 log = logging.getLogger(__name__)
 CONFIG_FILE = "config.yaml"
 FINISHED_FILE = "metrics.json"
+METRICS_CSV = "metrics.csv"  # where configs/logger/csv.yaml writes it
 LOCK_FILE = ".lock"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"  # where configs/callbacks/default.yaml saves it
 TMP_PATTERN = ".*.tmp"  # AtomicCheckpointIO's half-written files
@@ -172,6 +173,11 @@ def checkpoint_to_resume(out_dir: Path, last: Path) -> Path | None:
         if unreadable:
             log.info(f"notice: {', '.join(unreadable)} in {out_dir} cannot be read; resuming from {path.name} instead")
         return path
+    if unreadable:  # starting over would replace them, and the run's epochs, without a word
+        raise ConfigError(
+            f"{', '.join(unreadable)} in {out_dir} cannot be read and no other checkpoint there can, so the run "
+            "cannot resume; restore them, or delete them to start the run over"
+        )
     return None
 
 
@@ -239,7 +245,8 @@ class RunDirectory:
         not; one with results or checkpoints but no ``config.yaml`` (an evaluation's, another program's); one
         holding a run that ``auto_resume=false`` would start over in it."""
         if not self.config_file.is_file():
-            found = [p.name for p in (self.finished_file, *self.last.parent.glob("*.ckpt")) if p.is_file()]
+            written = (self.finished_file, self.path / METRICS_CSV, *self.last.parent.glob("*.ckpt"))
+            found = [p.name for p in written if p.is_file()]
             if found:
                 self._refuse(
                     f"{', '.join(found)} but no {CONFIG_FILE} of a train.py run (an evaluation's or another "
@@ -257,11 +264,20 @@ class RunDirectory:
         if not cfg.get("auto_resume"):
             self._refuse(f"{what}, and auto_resume=false would start it over there, mixing its files with this run's")
 
-    def check_holds_no_training_run(self) -> None:
-        """An evaluation's ``metrics.json`` in a training run's folder would replace the run's, which marks it
-        finished."""
+    def check_can_hold_evaluation(self) -> None:
+        """An evaluation writes ``metrics.json`` and its pictures: in a training run's folder they would replace the
+        run's result (which marks it finished), in a sub-folder of one they would lie among its checkpoints, and in
+        an earlier evaluation's folder they would replace its figures."""
         if self.config_file.is_file():
             self._refuse(f"a training run ({CONFIG_FILE}), whose metrics.json an evaluation would replace")
+        if self.finished_file.is_file():
+            self._refuse(f"the results of an earlier evaluation ({FINISHED_FILE}), which this one would replace")
+        for folder in self.path.resolve().parents:
+            if (folder / CONFIG_FILE).is_file() and (folder / LAST_CHECKPOINT).parent.is_dir():
+                raise ConfigError(
+                    f"{self.path} is inside the training run {folder}, among whose files an evaluation's would "
+                    "lie; nothing was changed there. Write it elsewhere (hydra.run.dir=... outside that run)"
+                )
 
     def _refuse(self, what: str) -> None:
         raise ConfigError(

@@ -29,7 +29,13 @@ from .lr_find import find_lr
 from .model_choice import build_module, choose_model, on_gpu, plain
 from .predict import predict
 from .resume import AtomicCheckpointIO, RandomState, RunCSVLogger, RunDirectory
-from .settings import check_data_fits_run, check_evaluate_settings, check_something_trains, check_train_settings
+from .settings import (
+    check_data_fits_run,
+    check_evaluate_settings,
+    check_input_fits,
+    check_something_trains,
+    check_train_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +128,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         check_data_fits_run(datamodule, cfg)
         choice = choose_model(cfg, datamodule, ckpt_path)
         module = build_module(cfg, choice, datamodule, ckpt_path)
+        check_input_fits(module.net, datamodule)
         check_something_trains(module.net, cfg.finetune, cfg.trainer.max_epochs)
         run_dir.save_settings(cfg)  # only now: every check above passed
         if cfg.get("tune") == "lr_find":
@@ -140,7 +147,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Rebuild model and data from a ``train.py`` checkpoint or published weights, report top-1/top-5/per-class
     accuracy and a confusion matrix on ``cfg.split`` (``test`` by default; ``val``: the run's own validation)."""
     check_evaluate_settings(cfg)
-    RunDirectory(cfg.paths.output_dir).check_holds_no_training_run()
+    RunDirectory(cfg.paths.output_dir).check_can_hold_evaluation()
     set_threads(cfg.get("threads", "auto"))
     if cfg.get("images") is not None or cfg.get("visualize"):
         return predict(cfg)

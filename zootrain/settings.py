@@ -99,9 +99,32 @@ def check_common(cfg: DictConfig) -> None:
     check_nodes(cfg.trainer)
 
 
+def _pictures(cfg: DictConfig) -> list[str]:
+    shown = _plain(cfg.get("visualize"))
+    return shown if isinstance(shown, list) else [shown]
+
+
+# evaluate.py's settings that mean something only beside another: alone they would be ignored without a word
+MEANINGFUL_WITH = {
+    "model": (
+        lambda cfg: cfg.get("pretrained"),
+        "picks the architecture of published weights: add pretrained=<tag>, or drop it (a checkpoint builds the "
+        "model it was trained as)",
+    ),
+    "target_class": (
+        lambda cfg: "gradcam" in _pictures(cfg),
+        "is the class Grad-CAM explains: add visualize=gradcam (and images=...), or drop it",
+    ),
+}
+
+
 def check_evaluate_settings(cfg: DictConfig) -> None:
     check_common(cfg)
     check_batches(cfg.trainer, "limit_test_batches", "evaluate on")
+    for key, (meaningful, why) in MEANINGFUL_WITH.items():
+        if cfg.get(key) is not None and not meaningful(cfg):
+            value = cfg.model.get("name") if key == "model" else cfg.get(key)
+            raise ConfigError(f"{key}={value}: {why}")
 
 
 def check_train_settings(cfg: DictConfig) -> None:
@@ -196,8 +219,19 @@ def check_validation_happens(trainer: DictConfig) -> None:
 
 
 def check_watched_metrics_are_logged(cfg: DictConfig) -> None:
-    """Early stopping that watches a validation metric stops a run that never validates with a traceback after its
-    first epoch."""
+    """A watched metric is followed the way it improves (a loss down, an accuracy up: the other way keeps the worst
+    checkpoint, or stops at the first improvement). Early stopping that watches a validation metric stops a run
+    that never validates with a traceback after its first epoch."""
+    for name, node in _callbacks_of(cfg, "ModelCheckpoint") + _callbacks_of(cfg, "EarlyStopping"):
+        monitor, mode = str(node.get("monitor")), node.get("mode", "min")  # Lightning's default mode is min
+        better = "min" if "loss" in monitor else "max" if "acc" in monitor else mode
+        _require(
+            node.get("monitor") is None or mode == better,
+            f"callbacks.{name}.mode",
+            mode,
+            f"callbacks.{name}.monitor={monitor} improves as it goes {'down' if better == 'min' else 'up'}; "
+            f"set callbacks.{name}.mode={better}",
+        )
     if cfg.trainer.get("limit_val_batches") != 0:
         return
     for name, node in _callbacks_of(cfg, "EarlyStopping"):
@@ -281,15 +315,43 @@ def check_run_fits_its_batches(datamodule: ImageClassificationData, cfg: DictCon
             "trainer.limit_val_batches=0 to train without validation",
         )
     for name, ema in emas:
-        start, every, at_epoch = (ema.get(k) for k in EMA_START)
-        first_update = 0 if start is None else -(-start // (every or 1)) * (every or 1)  # a step_idx, from 0
-        _require(
-            first_update < steps or (at_epoch is not None and at_epoch < trainer.max_epochs),
-            f"callbacks.{name}.update_starting_at_step",
-            start,
-            f"this run takes {steps} optimizer steps, so the average would never be updated and the run would end "
-            "with its initial weights; start it earlier",
-        )
+        _check_ema_updates(name, ema, steps, trainer.max_epochs)
+
+
+def _check_ema_updates(name: str, ema: DictConfig, steps: int, epochs: int) -> None:
+    """Lightning's EMA updates at each step_idx >= the start that is a multiple of ``update_every_n_steps``: none
+    in the run leaves the initial weights, one leaves a copy of that one step's weights."""
+    start, every, at_epoch = (ema.get(k) for k in EMA_START)
+    if at_epoch is not None and at_epoch < epochs:
+        return
+    every = every or 1
+    first_update = 0 if start is None else -(-start // every) * every  # a step_idx, from 0
+    updates = len(range(first_update, steps, every))
+    _require(
+        updates > 0,
+        f"callbacks.{name}.update_starting_at_step",
+        start,
+        f"this run takes {steps} optimizer steps, so the average would never be updated and the run would end "
+        "with its initial weights; start it earlier",
+    )
+    key, value = ("update_every_n_steps", every) if every > 1 else ("update_starting_at_step", start)
+    _require(
+        updates > 1 or steps == 1,
+        f"callbacks.{name}.{key}",
+        value,
+        f"this run takes {steps} optimizer steps, so the average would be updated once, at step {first_update}, and "
+        "the run would end with that step's weights; update it more often or start it earlier",
+    )
+
+
+def check_input_fits(net: ZooModel, datamodule: ImageClassificationData) -> None:
+    """The model's own check of its input (channels, size: LeNet-5 takes exactly 32 px) on a batch of the data's
+    shape, on the meta device (nothing computed), so a misfit is refused before training starts, not mid-step."""
+    side = datamodule.image_size
+    try:
+        net.check_input(torch.empty(2, datamodule.in_chans, side, side, device="meta"))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"dataset.image_size={side}: {err}; choose the size the model takes") from err
 
 
 def check_something_trains(net: ZooModel, finetune: DictConfig, epochs: int) -> None:

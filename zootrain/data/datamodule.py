@@ -68,6 +68,7 @@ class ImageClassificationData(L.LightningDataModule):
         self.in_chans = spec.channels
         self.native_size = spec.native_size
         self.image_size = cfg.image_size or spec.native_size
+        self._check_given_stats(cfg.mean, cfg.std)
         self.mean, self.std = self._stats(cfg.mean, cfg.std)
         self.test_split = "test"  # "val" where the test loader serves the validation split
         self.splits: dict[str, Split] = {}
@@ -82,6 +83,21 @@ class ImageClassificationData(L.LightningDataModule):
                     f"({self.config.name} has {total} classes)"
                 )
         return classes
+
+    def _check_given_stats(self, mean, std) -> None:
+        """The user's dataset.mean/std are used as given or refused: ``_stats`` falls back to the dataset's own only
+        for statistics that come with weights (ImageNet's three channels for a grey dataset)."""
+        if (mean is None) != (std is None):
+            given, missing = ("mean", "std") if std is None else ("std", "mean")
+            raise DataConfigError(
+                f"dataset.{given} is given without dataset.{missing}; give both, or neither for "
+                f"{self.config.name}'s own statistics"
+            )
+        if mean is not None and (len(mean) != self.in_chans or len(std) != self.in_chans):
+            raise DataConfigError(
+                f"dataset.mean={list(mean)} dataset.std={list(std)}: {self.config.name} has {self.in_chans} "
+                f"channel(s); give one value per channel"
+            )
 
     def _stats(self, mean, std) -> tuple[tuple[float, ...], tuple[float, ...]]:
         if mean is None or std is None:

@@ -16,6 +16,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from .config import LoadRequest
+from .decode import UnreadableImage, read_rgb
 from .errors import DataConfigError, missing
 from .splits import Split
 
@@ -54,6 +55,8 @@ def scan(split_dir: Path, names: list[str], defines_classes: bool) -> tuple[list
                 f"class folder {split_dir / name} holds no images ({', '.join(IMG_EXTENSIONS)}); an empty class "
                 "would still count as a class: add its images or remove the folder"
             )
+        if defines_classes:
+            check_some_readable(split_dir / name, found)
         paths += found
         labels += [label] * len(found)
         others += skipped
@@ -61,6 +64,21 @@ def scan(split_dir: Path, names: list[str], defines_classes: bool) -> tuple[list
         kinds = ", ".join(f"{count} {suffix}" for suffix, count in others.most_common())
         rank_zero_warn(f"{split_dir}: skipped {sum(others.values())} files that are not images ({kinds})")
     return paths, labels
+
+
+def check_some_readable(folder: Path, images: list[str]) -> None:
+    """A class of which no image can be read would count as a class with no examples (each skipped with a warning
+    while training); decoding stops at the first readable one, so a sound folder costs one decode per class."""
+    for path in images:
+        try:
+            read_rgb(path)
+            return
+        except UnreadableImage:
+            continue
+    raise DataConfigError(
+        f"class folder {folder}: none of its {len(images)} images can be read (truncated, corrupt or not images); "
+        "replace them or remove the folder"
+    )
 
 
 class FolderLoader:
