@@ -12,7 +12,7 @@ from torch import Tensor
 from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
 from . import features
-from .arguments import choice, integer
+from .arguments import boolean, choice, instance, integer
 from .catalog import WeightsRecord
 from .info import ModelInfo
 
@@ -26,6 +26,7 @@ class ClassifierOutput(NamedTuple):
 
 def split_output(output: Tensor | ClassifierOutput) -> tuple[Tensor, tuple[Tensor, ...]]:
     """(main logits, auxiliary logits) of any zoo model's output; the auxiliary tuple is usually empty."""
+    instance("output", output, (Tensor, ClassifierOutput), "a zoo model's output (a Tensor or a ClassifierOutput)")
     if isinstance(output, Tensor):
         return output, ()
     return output.logits, tuple(output.aux_logits)
@@ -213,4 +214,6 @@ def _set_submodule(root: nn.Module, path: str, module: nn.Module) -> None:
 
 @torch.no_grad()
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    instance("model", model, nn.Module, "a model (zoo.create_model(name) builds one)")
+    boolean("trainable_only", trainable_only)
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

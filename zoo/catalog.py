@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 
+from .arguments import text
 from .errors import WeightsError
 
 WEIGHTS_DIR = Path(__file__).parent / "_weights"
@@ -139,6 +140,7 @@ def catalogue() -> dict[str, WeightsRecord]:
 
 def list_pretrained(pattern: str = "*") -> list[str]:
     """``arch.tag`` of every published weights file matching a glob (``"resnet50.*"``, ``"*cifar10"``), sorted."""
+    pattern = text("pattern", pattern, "a glob such as 'resnet50.*'")
     return sorted(name for name in catalogue() if fnmatch.fnmatchcase(name, pattern))
 
 

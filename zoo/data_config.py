@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .arguments import integer
+from .arguments import boolean, instance, integer
 from .catalog import WeightsRecord, catalogue
 from .features import FeatureListNet
 from .info import SMALL_INPUT_PIXELS, ModelInfo
@@ -131,6 +131,9 @@ def create_transform(config: DataConfig, training: bool = False, hflip: bool = T
     The image becomes a tensor first, so a PIL image and its tensor give the same numbers; ``zootrain`` builds its
     training, evaluation and prediction transforms from these same steps.
     """
+    instance("config", config, DataConfig, "a DataConfig: pass zoo.resolve_data_config(model) (or of a model name)")
+    boolean("training", training)
+    boolean("hflip", hflip)
     from torchvision.transforms import v2
 
     geometry = training_geometry(config, hflip) if training else evaluation_geometry(config)

@@ -13,6 +13,7 @@ loaded back with ``torch.export.load``). The model is exported in eval mode for 
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -91,12 +92,33 @@ def check(model: nn.Module, fmt: str, path: Path, inputs: list[Tensor]) -> float
     return worst
 
 
-def output_refusal(path: Path, overwrite: bool) -> str | None:
+def write_checked(model: nn.Module, fmt: str, path: Path, dynamic_batch: bool) -> tuple[float | None, list[Tensor]]:
+    """Export into a new file beside ``path`` and check it, then move it onto ``path``: a failure leaves no partial
+    file and keeps the one there (``--overwrite``); a folder that cannot be written is an OSError before exporting."""
+    example = torch.randn(2, *model.info.input_size)
+    inputs = [example] + ([torch.randn(3, *model.info.input_size)] if dynamic_batch else [])
+    handle, staged = tempfile.mkstemp(suffix=path.suffix, prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    umask = os.umask(0)  # read only by setting it: the file gets a plain write's mode, not mkstemp's 0600
+    os.umask(umask)
+    os.chmod(staged, 0o666 & ~umask)
+    try:
+        export(model, fmt, Path(staged), example, dynamic_batch)
+        worst = check(model, fmt, Path(staged), inputs)
+        os.replace(staged, path)
+    finally:
+        Path(staged).unlink(missing_ok=True)
+    return worst, inputs
+
+
+def output_refusal(path: Path, overwrite: bool, checkpoint: str | None = None) -> str | None:
     """Why the export cannot be written to ``path`` (None: it can), said before the model is built."""
     if path.is_dir():
         return "is a folder; name a file inside it"
-    if path.exists() and not overwrite:  # it may be the very --checkpoint being exported
+    if path.exists() and not overwrite:
         return "exists; pass --overwrite to replace it, or choose another file"
+    if checkpoint and path.exists() and Path(checkpoint).exists() and os.path.samefile(path, checkpoint):
+        return f"is the --checkpoint {checkpoint} being exported (an input is never overwritten); choose another file"
     if not path.parent.is_dir():
         return f"is in a folder that does not exist ({path.parent}); create it or choose another file"
     return None
@@ -114,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     args = parser.parse_args(argv)
     path = args.output or Path(args.name + FORMATS[args.format])
-    refusal = output_refusal(path, args.overwrite)
+    refusal = output_refusal(path, args.overwrite, args.checkpoint)
     if refusal:
         print(f"error: --output {path} {refusal}", file=sys.stderr)
         return 2
@@ -123,10 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyError, ValueError) as err:  # unknown name, unusable checkpoint (WeightsError is a ValueError)
         print(f"error: {err.args[0]}", file=sys.stderr)
         return 2
-    example = torch.randn(2, *model.info.input_size)
-    export(model, args.format, path, example, args.dynamic_batch)
-    inputs = [example] + ([torch.randn(3, *model.info.input_size)] if args.dynamic_batch else [])
-    worst = check(model, args.format, path, inputs)
+    try:
+        worst, inputs = write_checked(model, args.format, path, args.dynamic_batch)
+    except OSError as err:  # a folder that cannot be written (read-only, /proc), a full disk
+        print(f"error: cannot write --output {path}: {err.strerror or err}", file=sys.stderr)
+        return 2
     batch = "dynamic batch" if args.dynamic_batch else "batch 2"
     verdict = (
         'onnxruntime is not installed (pip install "cnn-zoo[onnx]"): output not checked'

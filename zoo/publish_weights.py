@@ -20,22 +20,36 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from .catalog import SHIPPED_MANIFEST, WEIGHTS_DIR, Accuracy, Preprocessing, WeightsRecord, record_to_json
+from .arguments import text
+from .catalog import (
+    SHIPPED_MANIFEST,
+    WEIGHTS_DIR,
+    Accuracy,
+    Preprocessing,
+    WeightsRecord,
+    dataset_classes,
+    record_to_json,
+)
 from .errors import WeightsError
 from .pretrained import sha256
 from .registry import create_model, fit_channels, model_info
 from .weights import load_file, load_pretrained, source_architecture
 
 TAG = re.compile(r"[A-Za-z0-9_-]+")  # a file name's part, and the part of arch.tag after the dot
+EVALUATE_METRICS = "pass the metrics.json evaluate.py ckpt_path=... wrote"
+OWN_IMAGES = "imagefolder"  # the dataset name of a run on the user's own folder: --dataset may name it
 
 
-def accuracy_from_metrics(path: str | Path) -> Accuracy:
+def accuracy_from_metrics(path: str | Path, argument: str = "metrics file") -> Accuracy:
     """The top-1/top-5 (in percent) and split of an evaluate.py ``metrics.json``."""
-    metrics = json.loads(Path(path).read_text())
-    if not {"top1", "split", "num_samples"} <= metrics.keys():
+    try:
+        metrics = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise WeightsError(f"{argument} {path} is not JSON ({err}): {EVALUATE_METRICS}") from None
+    if not _evaluate_metrics(metrics):
         raise WeightsError(
-            f"{path} is not a metrics.json of evaluate.py (it lacks top1, split or num_samples; a training run's "
-            "holds val/acc): pass the one evaluate.py ckpt_path=... wrote"
+            f"{argument} {path} is not a metrics.json of evaluate.py (it lacks top1, split or num_samples as "
+            f"evaluate.py writes them; a training run's holds val/acc): {EVALUATE_METRICS}"
         )
     top5 = metrics.get("top5")
     return Accuracy(
@@ -43,6 +57,17 @@ def accuracy_from_metrics(path: str | Path) -> Accuracy:
         top5=None if top5 is None else round(100 * top5, 2),
         split=f"{metrics['split']} split, {metrics['num_samples']} images",
     )
+
+
+def _evaluate_metrics(metrics: object) -> bool:
+    """Whether ``metrics`` is the object evaluate.py writes: numbers top1, num_samples (and top5, if any), a split."""
+
+    def number(value: object) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    if not isinstance(metrics, dict) or "split" not in metrics:
+        return False
+    return number(metrics.get("top1")) and number(metrics.get("num_samples")) and number(metrics.get("top5", 0))
 
 
 def _preprocessing(architecture: str, data: Mapping, in_chans: int) -> Preprocessing:
@@ -85,21 +110,23 @@ def publish(
             f"tag={tag!r}: a tag is a name of letters, digits, _ and - (it names the file <arch>.<tag>.safetensors "
             "and the weights <arch>.<tag>)"
         )
+    if not text("recipe", recipe, "the commands that made the weights").strip():
+        raise WeightsError(f"recipe={recipe!r} (--recipe): give the exact commands that made and measured the weights")
     raw = load_file(checkpoint, "checkpoint")
     hparams = raw.get("hyper_parameters", {})
     data = raw.get("datamodule_hyper_parameters", {})
-    architecture = architecture or source_architecture(raw)
-    if architecture is None:
-        raise WeightsError(
-            f"checkpoint={str(checkpoint)!r} does not name its model: pass --architecture (architecture=)"
-        )
-    dataset = dataset or data.get("name")
-    if dataset is None:
-        raise WeightsError(f"checkpoint={str(checkpoint)!r} does not name its dataset: pass --dataset (dataset=)")
+    architecture = _architecture(checkpoint, architecture, source_architecture(raw))
+    dataset = _dataset(checkpoint, dataset, data.get("name"))
     model_hp = hparams.get("model", {})
-    model = create_model(
-        architecture, model_hp.get("num_classes"), model_hp.get("in_chans"), **model_hp.get("kwargs", {})
-    )
+    try:
+        model = create_model(
+            architecture, model_hp.get("num_classes"), model_hp.get("in_chans"), **model_hp.get("kwargs", {})
+        )
+    except (TypeError, ValueError) as err:  # an edited checkpoint's model arguments
+        reason = err.args[0] if err.args else err
+        raise WeightsError(
+            f"checkpoint={str(checkpoint)!r}: its model arguments do not build {architecture}: {reason}"
+        ) from None
     load_pretrained(model, raw, source_name=f"the weights in {checkpoint}")
     file = f"{architecture}.{tag}.safetensors"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -120,6 +147,43 @@ def publish(
     )
     _write_record(out_dir / SHIPPED_MANIFEST.name, record)
     return record
+
+
+def _architecture(checkpoint: str | Path, given: str | None, recorded: str | None) -> str:
+    """The model to publish: the checkpoint's, which ``given`` may only repeat (its arguments are that model's)."""
+    if given is not None and recorded is not None and given != recorded:
+        raise WeightsError(
+            f"architecture={given!r} (--architecture) does not fit checkpoint={str(checkpoint)!r}: its model is "
+            f"{recorded} (hyper_parameters.model.name); leave --architecture out to take it"
+        )
+    if given is None and recorded is None:
+        raise WeightsError(
+            f"checkpoint={str(checkpoint)!r} does not name its model: pass --architecture (architecture=)"
+        )
+    return given or recorded
+
+
+def _dataset(checkpoint: str | Path, given: str | None, recorded: str | None) -> str:
+    """The dataset recorded: the one the checkpoint was trained on (``given`` may only repeat it, or name the user's
+    own image folder); without one recorded, ``given`` must be a dataset the catalogue knows."""
+    if given is None:
+        if recorded is None:
+            raise WeightsError(f"checkpoint={str(checkpoint)!r} does not name its dataset: pass --dataset (dataset=)")
+        return recorded
+    known = list(dataset_classes())
+    if recorded not in (None, OWN_IMAGES) and given != recorded:
+        raise WeightsError(
+            f"dataset={given!r} (--dataset): checkpoint={str(checkpoint)!r} was trained on {recorded} "
+            "(its datamodule_hyper_parameters); leave --dataset out to take it"
+        )
+    if recorded is None and given not in known:
+        raise WeightsError(
+            f"dataset={given!r} (--dataset) is not a dataset the zoo knows, and checkpoint={str(checkpoint)!r} "
+            f"records none: choose one of {known}"
+        )
+    if not TAG.fullmatch(given):
+        raise WeightsError(f"dataset={given!r} (--dataset): name your images with letters, digits, _ and -")
+    return given
 
 
 def _write_record(manifest: Path, record: WeightsRecord) -> None:
@@ -144,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         record = publish(
             args.checkpoint,
             args.tag,
-            accuracy_from_metrics(args.metrics) if args.metrics else None,
+            accuracy_from_metrics(args.metrics, "--metrics") if args.metrics else None,
             args.recipe,
             architecture=args.architecture,
             dataset=args.dataset,

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import torch.nn as nn
 
-from .arguments import integer, text
+from .arguments import boolean, integer, probability, shown, text
 from .catalog import WeightsRecord, weights_record
 from .features import FeatureListNet
 from .info import (
@@ -167,6 +167,7 @@ def create_model(
     """
     factory, info = _lookup(name)
     record = _pretrained_record(name, pretrained)
+    boolean("features_only", features_only)
     if out_indices is not None and not features_only:
         raise ValueError("out_indices selects the stages of a features_only model: pass features_only=True too")
     default_classes = record.num_classes if record else info.num_classes
@@ -174,6 +175,7 @@ def create_model(
     in_chans = integer("in_chans", info.input_size[0] if in_chans is None else in_chans, minimum=1)
     if record:
         kwargs = {**record.model_kwargs, **kwargs}
+    check_model_arguments(name, kwargs)
     model = factory(num_classes=num_classes, in_chans=in_chans, **kwargs)
     channels = (in_chans,)
     model.info = replace(
@@ -197,6 +199,28 @@ def _pretrained_record(name: str, pretrained: bool | str) -> WeightsRecord | Non
     if isinstance(pretrained, str):
         return weights_record(name, pretrained)
     raise TypeError(f"pretrained={pretrained!r}: expected True, False or a weights tag (zoo.list_pretrained())")
+
+
+def check_model_arguments(name: str, kwargs: dict[str, object]) -> None:
+    """Each of ``kwargs`` checked against its annotation in ``name``'s factory, so a wrong one is an error naming it
+    rather than a value taken by its truth (``aux="no"``) or a failure inside a layer: ``bool`` arguments must be
+    bools and drop rates in [0, 1] (``Literal`` choices the factories check themselves)."""
+    accepted = model_arguments(name)
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in accepted.values())  # a user's factory taking **kwargs
+    for argument, value in kwargs.items():
+        if argument not in accepted and not open_ended:
+            own = ", ".join(accepted) or "none"
+            raise TypeError(f"{argument}={shown(value)}: {name} takes no such argument; its own are: {own}")
+        kind = accepted[argument].annotation if argument in accepted else None
+        if kind is bool:
+            boolean(argument, value)
+        elif is_rate(argument, kind):
+            probability(argument, value)
+
+
+def is_rate(argument: str, kind: object) -> bool:
+    """Whether a factory argument is a drop rate (``dropout``, ``drop_rate``, ``drop_path_rate``, ...)."""
+    return kind is float and "drop" in argument
 
 
 def model_arguments(name: str) -> dict[str, inspect.Parameter]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .arguments import boolean, instance
 from .base import ZooModel
 from .errors import WeightsError
 
@@ -148,6 +149,9 @@ def load_pretrained(
     Raises ``WeightsError`` naming both architectures when the source does not fit outside the head, and when it
     leaves some of the model's tensors unset (e.g. resnet18 weights in a resnet34) unless ``allow_partial``.
     """
+    instance("model", model, ZooModel, "a zoo model (built by zoo.create_model)")
+    instance("source", source, (str, Path, Mapping), "a weights file's path, or a checkpoint or state_dict (a dict)")
+    boolean("allow_partial", allow_partial)
     raw = load_file(source, "source") if isinstance(source, (str, Path)) else source
     incoming = extract_state_dict(raw)
     own = model.state_dict()
