@@ -261,6 +261,7 @@ def test_the_validation_split_of_an_evaluation_is_the_one_the_model_was_trained_
     [
         (["ckpt_path=x", "model=resnet18"], "model=resnet18: picks the architecture of published weights"),
         (["ckpt_path=x", "images=y", "target_class=3"], "target_class=3: is the class Grad-CAM explains"),
+        (["ckpt_path=x", "images=y", "visualize=[feature_maps]", "target_class=3"], "target_class=3: is the class"),
     ],
 )
 def test_an_evaluation_setting_that_would_be_ignored_is_refused(tmp_path, overrides, expected):

@@ -6,6 +6,8 @@ traceback; ``HYDRA_FULL_ERROR=1`` shows the traceback for debugging.
 
 from __future__ import annotations
 
+import argparse
+import copy
 import dataclasses
 import difflib
 import importlib.util
@@ -13,29 +15,35 @@ import os
 import re
 import sys
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from hydra._internal.utils import get_args_parser
+from hydra._internal.hydra import Hydra
+from hydra._internal.utils import create_config_search_path, get_args_parser
 from hydra.conf import HydraConf
+from hydra.core.config_search_path import SearchPathQuery
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import IntervalSweep, Override
 from hydra.errors import HydraException, MissingConfigException
 from hydra.types import RunMode
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
+from yaml import MarkedYAMLError
 
 from zoo.weights import WeightsError
 
 from . import run
 from .data import DataConfigError
 from .errors import ConfigError, TrainingDiverged
+from .resume import CONFIG_FILE, FINISHED_FILE, LAST_CHECKPOINT
 from .settings import check_evaluate_settings, check_train_settings
 
 # configs/ beside the package in a checkout (editable install); packaged as zootrain/configs in a wheel
@@ -55,6 +63,12 @@ BASIC_SWEEPER = f"{BasicSweeper.__module__}.{BasicSweeper.__name__}"
 FAILED = "failed.txt"  # in a multirun job's directory: the one error line of a point that could not run
 FAILED_POINTS = "failed_points.txt"  # in the sweep directory: this sweep's failed jobs, one directory name a line
 # configs/launcher/<name>.yaml -> (Hydra plugin module, what to pip install)
+# what a ~key may leave out: the callbacks and loggers train.py builds (any number, none included); everything else the
+# tasks read, and a group no experiment/debug/... config was chosen for is not there to remove
+REMOVABLE = ("callbacks", "logger", "experiment", "debug", "hparams_search", "launcher")
+# Hydra's flags that print or complete instead of running: nothing to compose
+NOT_RUNNING = ("cfg", "info", "help", "hydra_help", "shell_completion", "config_path", "experimental_rerun")
+SWEEP_ONLY = ("hydra.sweep.", "hydra.sweeper.")  # read by a multirun only; a single run would ignore them
 LAUNCHER_PLUGINS = {
     "joblib_gpus": ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher"),
     "joblib_cpu": ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher"),
@@ -124,12 +138,46 @@ def missing_keys(node: DictConfig, prefix: str = "") -> list[str]:
     return found
 
 
-def _compose(config_name: str, overrides: list[str], context: str = "") -> DictConfig:
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """What the command line composes: the script (train/evaluate), its primary config (``--config-name``) and
+    the user's config folder (``--config-dir``)."""
+
+    script: str
+    config_name: str
+    config_dir: str | None = None
+
+
+@contextmanager
+def _search_path(command: Command) -> Iterator[None]:
+    """Hydra's search path as its command line builds it: ``--config-dir`` before the project's configs."""
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR, job_name=command.script):
+        if command.config_dir is not None:
+            search_path = create_config_search_path(CONFIG_DIR)
+            search_path.prepend(
+                "command-line", f"file://{os.path.abspath(command.config_dir)}", SearchPathQuery("schema")
+            )
+            GlobalHydra.instance().clear()  # initialize_config_dir restores what was there before on leaving
+            Hydra.create_main_hydra2(task_name=command.script, config_search_path=search_path)
+        yield
+
+
+def yaml_problem(err: MarkedYAMLError) -> str:
+    mark = err.problem_mark
+    where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else "a config file"
+    return f"{where}: not valid YAML ({err.problem or err.context}); fix that file"
+
+
+def _compose(command: Command, overrides: list[str], context: str = "") -> DictConfig:
     try:
-        with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR, job_name=config_name):
-            return compose(config_name, overrides=overrides, return_hydra_config=True)
+        with _search_path(command):
+            return compose(command.config_name, overrides=overrides, return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as err:
+        if isinstance(err.__cause__, MarkedYAMLError):
+            fail(context + yaml_problem(err.__cause__))
         fail(context + describe_compose_error(err))
+    except MarkedYAMLError as err:
+        fail(context + yaml_problem(err))
     except ValueError as err:  # Hydra's refusal of a group set to null (logger=null)
         fail(f"{context}{err}; to leave a config group out, write ~group (e.g. ~logger)")
 
@@ -183,19 +231,22 @@ def preflight(config_name: str, argv: list[str]) -> Path | None:
     directory or a setting out of its range is one line before anything is written. A multirun sweep: every point
     is composed (a misspelt key or option is one line, not a failed sweep), while a value out of range fails only
     its own point when it runs. Returns the sweep's directory in a multirun. Hydra's other flags are Hydra's."""
-    flags = [arg for arg in argv if arg.startswith("-")]
-    if any(flag not in MULTIRUN_FLAGS for flag in flags):
-        check_config_flags(argv)
-        return None
-    overrides = [arg for arg in argv if arg not in MULTIRUN_FLAGS]
-    parsed = _parse(overrides)
+    args, unknown = get_args_parser().parse_known_args(argv)
+    command = check_config_flags(config_name, args)
+    parsed = _parse(args.overrides)
+    check_given_once(parsed)
+    check_removals(command, parsed)
     check_hydra_keys(parsed)
+    if unknown or any(getattr(args, flag) for flag in NOT_RUNNING):
+        return None
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
-    cfg = _compose(config_name, fixed)
-    if flags or cfg.hydra.mode == RunMode.MULTIRUN:
-        return preflight_sweep(config_name, cfg, fixed, parsed)
-    if len(fixed) < len(overrides):
-        _compose(config_name, overrides)  # Hydra's own line: a sweep needs --multirun
+    cfg = _compose(command, fixed)
+    multirun = args.multirun or cfg.hydra.mode == RunMode.MULTIRUN
+    check_mode_settings(parsed, multirun)
+    if multirun:
+        return preflight_sweep(command, cfg, fixed, parsed)
+    if len(fixed) < len(parsed):
+        _compose(command, args.overrides)  # Hydra's own line: a sweep needs --multirun
     check_required_and_writable(cfg, "run")
     try:
         SETTINGS_CHECKS[config_name](cfg)
@@ -206,10 +257,9 @@ def preflight(config_name: str, argv: list[str]) -> Path | None:
     return None
 
 
-def check_config_flags(argv: list[str]) -> None:
+def check_config_flags(config_name: str, args: argparse.Namespace) -> Command:
     """Hydra's ``--config-dir`` or ``--config-name`` naming a folder or a config that is not there: Hydra's own
     message is several lines, none an error line."""
-    args = get_args_parser().parse_known_args(argv)[0]
     folders = [Path(CONFIG_DIR)]
     if args.config_dir:
         if not Path(args.config_dir).is_dir():
@@ -218,6 +268,52 @@ def check_config_flags(argv: list[str]) -> None:
     name = args.config_name
     if name and not any((folder / name).is_file() or (folder / f"{name}.yaml").is_file() for folder in folders):
         fail(f"--config-name={name}: no {name}.yaml in {' or '.join(map(str, folders))}; fix the name or drop it")
+    return Command(config_name, name or config_name, args.config_dir)
+
+
+def check_given_once(parsed: list[Override]) -> None:
+    """Hydra applies a key given twice in turn: the last value wins without a word, whatever was meant."""
+    first: dict[str, Override] = {}
+    for override in parsed:
+        key = override.get_key_element().lstrip("+~")
+        if key in first:
+            fail(
+                f"{key} is given twice ({first[key].input_line} and {override.input_line}): give it once, with the "
+                "value you mean (a sweep over several: -m key=a,b)"
+            )
+        first[key] = override
+
+
+def check_removals(command: Command, parsed: list[Override]) -> None:
+    """``~key`` of a setting the task reads leaves a run that fails on it later (``Key 'trainer' is not in
+    struct``), possibly after Hydra has written its files."""
+    for override in parsed:
+        key = override.key_or_group
+        if not override.is_delete() or key.startswith("hydra.") or key.split(".")[0] in REMOVABLE:
+            continue
+        folders = [CONFIG_DIR, *([command.config_dir] if command.config_dir else [])]
+        is_group = any(Path(folder, *key.split(".")).is_dir() for folder in folders)
+        instead = f"choose another {key}=<option> or set its keys ({key}.<key>=...)" if is_group else f"set {key}=..."
+        fail(
+            f"~{key}: {command.script}.py cannot leave out {key}, it needs it; {instead} instead (only callbacks and "
+            "loggers can be left out: ~callbacks.<name>, ~logger.<name>)"
+        )
+
+
+def check_mode_settings(parsed: list[Override], multirun: bool) -> None:
+    """Hydra reads hydra.run.* in a single run and hydra.sweep.* in a multirun only: the other is ignored."""
+    for override in parsed:
+        key = override.key_or_group
+        if multirun and key.startswith("hydra.run."):
+            fail(
+                f"{override.input_line}: a sweep (-m) writes to hydra.sweep.dir, not hydra.run.dir; name its folder "
+                "with sweep_name=... or hydra.sweep.dir=..., or drop -m for a single run"
+            )
+        if not multirun and key.startswith(SWEEP_ONLY):
+            fail(
+                f"{override.input_line}: only a sweep (-m) reads {key}, a single run would ignore it; add -m, or "
+                "name a single run's folder with hydra.run.dir=..."
+            )
 
 
 def check_hydra_keys(parsed: list[Override]) -> None:
@@ -240,23 +336,103 @@ def check_hydra_keys(parsed: list[Override]) -> None:
             node = fields[part]
 
 
-def preflight_sweep(config_name: str, cfg: DictConfig, fixed: list[str], parsed: list[Override]) -> Path:
+def preflight_sweep(command: Command, cfg: DictConfig, fixed: list[str], parsed: list[Override]) -> Path:
     points = sweep_points(cfg, parsed)
     if not points:
         fail("the sweep has no points: a swept key has no values (e.g. range(0,0)); give each at least one")
-    refusals = [refusal(config_name, fixed, point) for point in points]
+    sweep_dir = Path(cfg.hydra.sweep.dir)
+    check_sweep_dir_holds_no_run(sweep_dir)
+    check_sweep_dir_is_this_sweeps(sweep_dir, cfg, [o.input_line for o in parsed])
+    configs = [_compose(command, [*fixed, *p], context=f"in the sweep point {' '.join(p)}: ") for p in points]
+    check_points_have_their_own_folders(points, configs)
+    refusals = [refusal(command.script, point_cfg) for point_cfg in configs]
     if all(refusals):  # the points differ in values only: a value wrong for every point is the sweep's mistake
         fail(f"every point of the sweep: {refusals[0]}")
-    return Path(cfg.hydra.sweep.dir)
+    return sweep_dir
 
 
-def refusal(config_name: str, fixed: list[str], point: list[str]) -> str | None:
-    """Why a sweep point cannot run, or None. A point that does not compose stops the sweep (Hydra would stop at
-    it, with a long dump); a value out of range is the point's own."""
-    cfg = _compose(config_name, [*fixed, *point], context=f"in the sweep point {' '.join(point)}: ")
+def check_sweep_dir_holds_no_run(sweep_dir: Path) -> None:
+    """A sweep's jobs would run inside a run's folder (or one inside it), and its summary would list that run."""
+    checkpoints = str(Path(LAST_CHECKPOINT).parent)
+    for folder in (sweep_dir, *sweep_dir.resolve().parents):
+        found = [name for name in (CONFIG_FILE, FINISHED_FILE, checkpoints) if (folder / name).exists()]
+        if found if folder == sweep_dir else {CONFIG_FILE, checkpoints} <= set(found):  # above it: a training run
+            fail(
+                f"hydra.sweep.dir={sweep_dir} is {'inside' if folder != sweep_dir else 'the folder of'} a run "
+                f"({', '.join(found)} in {folder}); nothing was changed there. Give the sweep a folder of "
+                "its own: another sweep_name=... or hydra.sweep.dir=..."
+            )
+
+
+def sweep_settings(cfg: DictConfig, given: list[str]) -> list[str]:
+    """What makes a sweep the same sweep again: its primary config, the sweeper's parameters and the command
+    line's overrides, less those that change neither a point's result nor its folder (the job-name exclusions)."""
+    excluded = (*cfg.hydra.job.config.override_dirname.exclude_keys, "hydra.sweep.dir", "hydra.mode")
+    kept = [line for line in given if line.lstrip("+~").partition("=")[0] not in excluded]
+    params = OmegaConf.to_container(cfg.hydra.sweeper, resolve=False).get("params") or {}
+    return sorted(kept) + [f"--config-name={cfg.hydra.job.config_name}"] + [f"{k}={v}" for k, v in params.items()]
+
+
+def check_sweep_dir_is_this_sweeps(sweep_dir: Path, cfg: DictConfig, given: list[str]) -> None:
+    """One folder, one sweep: another sweep's points would join this one's in the summary and its best. The same
+    sweep again finds its finished points there and resumes the others."""
+    earlier_file = sweep_dir / "multirun.yaml"  # Hydra's record of the sweep that wrote the folder
+    if not earlier_file.is_file():
+        return
+    try:
+        record = OmegaConf.load(earlier_file)
+        earlier = sweep_settings(record, [*record.hydra.overrides.hydra, *record.hydra.overrides.task])
+    except (OmegaConfBaseException, MarkedYAMLError) as err:
+        fail(f"{earlier_file} is not a sweep's record ({err}); delete it or give the sweep another folder")
+    now = sweep_settings(cfg, given)
+    if earlier != now:
+        then_only = [s for s in earlier if s not in now] or ["none"]
+        now_only = [s for s in now if s not in earlier] or ["none"]
+        fail(
+            f"{sweep_dir} holds an earlier sweep with other settings (that one: {' '.join(then_only)}; this one: "
+            f"{' '.join(now_only)}); nothing was changed there. Give this sweep its own folder (another "
+            "sweep_name=... or hydra.sweep.dir=...) or delete that one; the same sweep again resumes it"
+        )
+
+
+def job_folder(cfg: DictConfig, num: int) -> str:
+    """Where a launcher puts job ``num``: it sets ``hydra.job.num``/``id``, then resolves the sweep's subdir."""
+    job = copy.deepcopy(cfg)
+    with open_dict(job):
+        job.hydra.job.num, job.hydra.job.id = num, str(num)
+    holder = HydraConfig.instance()
+    before = holder.cfg
+    try:
+        holder.set_config(job)  # a subdir may read ${hydra:job.num}
+        return os.path.normpath(Path(job.hydra.sweep.dir) / str(job.hydra.sweep.subdir))
+    except OmegaConfBaseException as err:
+        fail(f"hydra.sweep.subdir: {describe_compose_error(err)}")
+    finally:
+        holder.cfg = before  # a test's later task must not find itself inside this job
+
+
+def check_points_have_their_own_folders(points: list[list[str]], configs: list[DictConfig]) -> None:
+    """Two points in one folder: the second is refused there (or resumes the first) and the summary shows one
+    point's result under the other's settings."""
+    seen: dict[str, list[str]] = {}
+    for num, (point, point_cfg) in enumerate(zip(points, configs, strict=True)):
+        folder = job_folder(point_cfg, num)
+        if folder in seen:
+            subdir = OmegaConf.to_container(point_cfg.hydra.sweep, resolve=False)["subdir"]
+            fail(
+                f"the sweep points {' '.join(seen[folder])} and {' '.join(point)} would both write to {folder} "
+                f"(hydra.sweep.subdir={subdir}): each point needs its own folder; drop hydra.sweep.subdir, or name "
+                "${hydra.job.num} or ${hydra.job.override_dirname} in it"
+            )
+        seen[folder] = point
+
+
+def refusal(script: str, cfg: DictConfig) -> str | None:
+    """Why a composed sweep point cannot run, or None. A point that does not compose stops the sweep (Hydra would
+    stop at it, with a long dump); a value out of range is the point's own."""
     check_required_and_writable(cfg, "sweep")  # per point: a required value may be what the sweep varies
     try:
-        SETTINGS_CHECKS[config_name](cfg)
+        SETTINGS_CHECKS[script](cfg)
     except (ConfigError, DataConfigError) as err:
         return str(err)
     except OmegaConfBaseException:

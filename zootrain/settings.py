@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from zoo import ZooModel, list_models
 
@@ -100,8 +100,8 @@ def check_common(cfg: DictConfig) -> None:
 
 
 def _pictures(cfg: DictConfig) -> list[str]:
-    shown = _plain(cfg.get("visualize"))
-    return shown if isinstance(shown, list) else [shown]
+    shown = cfg.get("visualize")
+    return list(shown) if isinstance(shown, ListConfig) else [shown]
 
 
 # evaluate.py's settings that mean something only beside another: alone they would be ignored without a word
@@ -136,6 +136,7 @@ def check_train_settings(cfg: DictConfig) -> None:
     check_validation_happens(cfg.trainer)
     check_run_length(cfg.trainer)
     check_watched_metrics_are_logged(cfg)
+    check_loggers_for_callbacks(cfg)
     check_checkpoint_files_differ(cfg)
     check_batches(cfg.trainer, "limit_train_batches", "train on")
     check_nesterov(cfg.optimizer)
@@ -216,6 +217,17 @@ def check_validation_happens(trainer: DictConfig) -> None:
         f"more than trainer.max_epochs={epochs}, so the run would never validate (no val/acc, no best checkpoint); "
         "lower it, or set trainer.limit_val_batches=0 to train without validation",
     )
+
+
+def check_loggers_for_callbacks(cfg: DictConfig) -> None:
+    """Lightning's learning-rate monitor writes to the loggers: without one it stops the run at the start."""
+    if any(node is not None for node in (cfg.get("logger") or {}).values()):
+        return
+    for name, _ in _callbacks_of(cfg, "LearningRateMonitor"):
+        raise ConfigError(
+            f"callbacks.{name} logs to the loggers, and this run has none; leave it out too "
+            f"(~callbacks.{name}) or keep a logger (logger=csv)"
+        )
 
 
 def check_watched_metrics_are_logged(cfg: DictConfig) -> None:
