@@ -25,11 +25,17 @@ def refused(argv: list[str]) -> str:
     return message
 
 
-def test_a_key_given_twice_is_refused_naming_both_values():
+def test_a_group_chosen_twice_or_a_swept_key_given_again_is_refused_naming_both():
     message = refused(["model=lenet5", "model=resnet18"])
     assert "model is given twice (model=lenet5 and model=resnet18): give it once" in message
-    assert "optimizer.lr is given twice" in refused(["optimizer.lr=0.1", "+optimizer.lr=0.2"])
     assert "seed is given twice" in refused([*SWEEP, "seed=3"])
+
+
+def test_a_value_given_again_is_the_last_one_with_a_notice(capsys):
+    """Appending overrides to a command (a script shortening a run) is Hydra's rule, said rather than silent."""
+    preflight("train", ["trainer.max_epochs=4", "trainer.max_epochs=1"])
+    notice = "notice: trainer.max_epochs is given twice (trainer.max_epochs=4 and trainer.max_epochs=1); the last"
+    assert notice in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

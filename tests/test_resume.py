@@ -38,20 +38,25 @@ def _at(fault: str, epoch: int, batch: int, **args: str) -> list[str]:
     ]
 
 
+def once(*overrides: str) -> list[str]:
+    """Each key once, with its last value: a command line that gives a key twice gets a notice."""
+    return [f"{key}={value}" for key, value in {o.partition("=")[0]: o.partition("=")[2] for o in overrides}.items()]
+
+
 def _train_cli(run_dir: Path, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO / "tests"), "OMP_NUM_THREADS": "1", **(env_extra or {})}
     return subprocess.run(
         [
             sys.executable,
             str(REPO / "train.py"),
-            f"hydra.run.dir={run_dir}",
-            "deterministic=true",
-            "trainer.max_epochs=4",
-            "trainer.accelerator=cpu",
-            "callbacks.progress_bar.refresh_rate=0",
-            "trainer.enable_model_summary=false",
-            *QUICK,
-            *args,
+            *once(
+                f"hydra.run.dir={run_dir}",
+                "deterministic=true",
+                *QUICK,
+                "trainer.max_epochs=4",
+                "trainer.accelerator=cpu",
+                *args,
+            ),
         ],
         cwd=run_dir.parent,
         capture_output=True,

@@ -234,7 +234,7 @@ def preflight(config_name: str, argv: list[str]) -> Path | None:
     args, unknown = get_args_parser().parse_known_args(argv)
     command = check_config_flags(config_name, args)
     parsed = _parse(args.overrides)
-    check_given_once(parsed)
+    check_given_once(command, parsed)
     check_removals(command, parsed)
     check_hydra_keys(parsed)
     if unknown or any(getattr(args, flag) for flag in NOT_RUNNING):
@@ -271,17 +271,30 @@ def check_config_flags(config_name: str, args: argparse.Namespace) -> Command:
     return Command(config_name, name or config_name, args.config_dir)
 
 
-def check_given_once(parsed: list[Override]) -> None:
-    """Hydra applies a key given twice in turn: the last value wins without a word, whatever was meant."""
+def check_given_once(command: Command, parsed: list[Override]) -> None:
+    """Hydra applies overrides in turn, so the last value of a key wins: what appending overrides to a command relies
+    on (a script shortening a run), said in a notice. Two options of one config group, or a sweep and a value of one
+    key, contradict each other: refused."""
     first: dict[str, Override] = {}
     for override in parsed:
         key = override.get_key_element().lstrip("+~")
-        if key in first:
-            fail(
-                f"{key} is given twice ({first[key].input_line} and {override.input_line}): give it once, with the "
-                "value you mean (a sweep over several: -m key=a,b)"
-            )
+        earlier = first.get(key)
         first[key] = override
+        if earlier is None:
+            continue
+        both = f"{earlier.input_line} and {override.input_line}"
+        if _is_group(command, key) or earlier.is_sweep_override() or override.is_sweep_override():
+            fail(
+                f"{key} is given twice ({both}): give it once, with the value you mean (a sweep over several: "
+                "-m key=a,b)"
+            )
+        print(f"notice: {key} is given twice ({both}); the last, {override.input_line}, is used", file=sys.stderr)
+
+
+def _is_group(command: Command, key: str) -> bool:
+    """Whether ``key`` names a config group (a folder of options) of the project's configs or ``--config-dir``."""
+    folders = [CONFIG_DIR, *([command.config_dir] if command.config_dir else [])]
+    return any(Path(folder, *key.split(".")).is_dir() for folder in folders)
 
 
 def check_removals(command: Command, parsed: list[Override]) -> None:
@@ -291,9 +304,8 @@ def check_removals(command: Command, parsed: list[Override]) -> None:
         key = override.key_or_group
         if not override.is_delete() or key.startswith("hydra.") or key.split(".")[0] in REMOVABLE:
             continue
-        folders = [CONFIG_DIR, *([command.config_dir] if command.config_dir else [])]
-        is_group = any(Path(folder, *key.split(".")).is_dir() for folder in folders)
-        instead = f"choose another {key}=<option> or set its keys ({key}.<key>=...)" if is_group else f"set {key}=..."
+        group = _is_group(command, key)
+        instead = f"choose another {key}=<option> or set its keys ({key}.<key>=...)" if group else f"set {key}=..."
         fail(
             f"~{key}: {command.script}.py cannot leave out {key}, it needs it; {instead} instead (only callbacks and "
             "loggers can be left out: ~callbacks.<name>, ~logger.<name>)"
