@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +63,14 @@ def _train_cli(run_dir: Path, *args: str, env_extra: dict | None = None) -> subp
         capture_output=True,
         text=True,
         env=env,
+        preexec_fn=_as_from_a_terminal,
     )
+
+
+def _as_from_a_terminal() -> None:
+    """Ctrl-C reaches the run as it does from a terminal, even when the tests were started in the background
+    (a shell starts background jobs with SIGINT ignored, and a process inherits that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="module")
