@@ -17,6 +17,9 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 SHARED_CIFAR10_ZIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-train-jpeg.zip"
 if SHARED_CIFAR10_ZIP.is_file():
     os.environ.setdefault("CNN_ZOO_CIFAR10_ZIP", str(SHARED_CIFAR10_ZIP))
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one thread per worker: two workers on two cores, not four threads
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 
 def compose_config(config_name: str, overrides: list[str], output_dir: Path):
